@@ -1,0 +1,4 @@
+library(testthat)
+library(scPairing)
+
+test_check("scPairing")
