@@ -1,0 +1,58 @@
+"""Loss terms of the contrastive hyperspherical VAE, as pure functions of tensors."""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import torch
+from power_spherical import HypersphericalUniform, PowerSpherical
+from torch.nn import functional as F
+
+
+def clip_loss(z1: torch.Tensor, z2: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE (CLIP) loss: row i of ``z1`` should pick row i of ``z2`` and vice versa.
+
+    Parameters
+    ----------
+    z1, z2
+        Unit vectors of the same cells, shape (n, d).
+    logit_scale
+        Inverse temperature multiplying the cosine similarities.
+    """
+    logits = logit_scale * z1 @ z2.T
+    targets = torch.arange(z1.shape[0], device=z1.device)
+    return 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets))
+
+
+def multimodal_clip_loss(
+    directions: dict[str, torch.Tensor], logit_scale: torch.Tensor
+) -> torch.Tensor:
+    """Mean CLIP loss over every pair of modalities."""
+    pairs = list(combinations(directions, 2))
+    return sum(clip_loss(directions[a], directions[b], logit_scale) for a, b in pairs) / len(pairs)
+
+
+def alignment_loss(directions: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Negative mean cosine similarity between the paired directions of every modality pair."""
+    pairs = list(combinations(directions, 2))
+    cosines = [(directions[a] * directions[b]).sum(-1).mean() for a, b in pairs]
+    return -sum(cosines) / len(pairs)
+
+
+def kl_to_uniform(posterior: PowerSpherical) -> torch.Tensor:
+    """Mean KL divergence of a Power Spherical posterior to the uniform distribution on the sphere."""
+    dim = posterior.loc.shape[-1]
+    prior = HypersphericalUniform(dim, device=posterior.loc.device, dtype=posterior.loc.dtype)
+    return torch.distributions.kl_divergence(posterior, prior).mean()
+
+
+def reconstruction_loss(
+    reconstructions: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]
+) -> torch.Tensor:
+    """Sum over modalities of the mean squared error of the reconstructed representation."""
+    return sum(F.mse_loss(reconstructions[m], targets[m]) for m in targets)
+
+
+def adversarial_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of a discriminator; its sign for the encoders is flipped by gradient reversal."""
+    return F.cross_entropy(logits, labels)

@@ -1,0 +1,134 @@
+"""Torch building blocks of the contrastive hyperspherical VAE (no AnnData here)."""
+
+from __future__ import annotations
+
+import torch
+from power_spherical import PowerSpherical
+from torch import nn
+from torch.nn import functional as F
+
+
+def mlp(n_in: int, n_out: int, *, n_hidden: int, n_layers: int, dropout: float) -> nn.Sequential:
+    """Linear -> BatchNorm -> ELU -> Dropout blocks followed by a linear output layer."""
+    layers: list[nn.Module] = []
+    width = n_in
+    for _ in range(n_layers):
+        layers += [nn.Linear(width, n_hidden), nn.BatchNorm1d(n_hidden), nn.ELU(), nn.Dropout(dropout)]
+        width = n_hidden
+    layers.append(nn.Linear(width, n_out))
+    return nn.Sequential(*layers)
+
+
+class DirectionEncoder(nn.Module):
+    """Maps one modality's representation to a unit direction on the latent sphere."""
+
+    def __init__(self, n_in: int, latent_dim: int, *, n_hidden: int, n_layers: int, dropout: float):
+        super().__init__()
+        self.net = mlp(n_in, latent_dim, n_hidden=n_hidden, n_layers=n_layers, dropout=dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.net(x), dim=-1)
+
+
+class ConcentrationNet(nn.Module):
+    """Per-cell concentration kappa > 0 from the concatenated inputs of all modalities."""
+
+    def __init__(self, n_in: int, *, n_hidden: int, min_kappa: float = 1.0):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(n_in, n_hidden), nn.ELU(), nn.Linear(n_hidden, 1))
+        self.min_kappa = min_kappa
+
+    def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        return F.softplus(self.net(torch.cat(inputs, dim=-1))).squeeze(-1) + self.min_kappa
+
+
+class _GradientReversal(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: float) -> torch.Tensor:
+        ctx.weight = weight
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return -ctx.weight * grad, None
+
+
+class AdversarialClassifier(nn.Module):
+    """Predicts a label (modality or batch) from a latent direction through gradient reversal.
+
+    The classifier learns to tell the labels apart while the encoders, receiving the reversed
+    gradient, learn to make them indistinguishable — one optimizer, no alternating steps.
+    """
+
+    def __init__(self, latent_dim: int, n_classes: int, *, n_hidden: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim, n_hidden), nn.ELU(), nn.Linear(n_hidden, n_classes)
+        )
+
+    def forward(self, z: torch.Tensor, reversal_weight: float = 1.0) -> torch.Tensor:
+        return self.net(_GradientReversal.apply(z, reversal_weight))
+
+
+class CLIPVAE(nn.Module):
+    """Encoders, concentration net, decoders and discriminators for 2 or 3 modalities.
+
+    Parameters
+    ----------
+    input_dims
+        Representation width per modality, in a fixed order.
+    latent_dim
+        Dimension of the ambient space of the latent sphere.
+    n_batches
+        Number of batches for the adversarial batch discriminator (0 or 1: none).
+    """
+
+    def __init__(
+        self,
+        input_dims: dict[str, int],
+        latent_dim: int,
+        *,
+        n_hidden: int = 128,
+        n_layers: int = 1,
+        dropout: float = 0.1,
+        n_batches: int = 0,
+        max_logit_scale: float = 100.0,
+        init_logit_scale: float = 10.0,
+    ):
+        super().__init__()
+        self.modalities = list(input_dims)
+        self.latent_dim = latent_dim
+        self.max_logit_scale = max_logit_scale
+        kwargs = {"n_hidden": n_hidden, "n_layers": n_layers, "dropout": dropout}
+        self.encoders = nn.ModuleDict(
+            {m: DirectionEncoder(d, latent_dim, **kwargs) for m, d in input_dims.items()}
+        )
+        self.decoders = nn.ModuleDict({m: mlp(latent_dim, d, **kwargs) for m, d in input_dims.items()})
+        self.concentration = ConcentrationNet(sum(input_dims.values()), n_hidden=n_hidden // 2)
+        self.log_logit_scale = nn.Parameter(torch.tensor(float(init_logit_scale)).log())
+        self.modality_discriminator = AdversarialClassifier(
+            latent_dim, len(input_dims), n_hidden=n_hidden // 2
+        )
+        self.batch_discriminator = (
+            AdversarialClassifier(latent_dim, n_batches, n_hidden=n_hidden // 2)
+            if n_batches > 1
+            else None
+        )
+
+    @property
+    def logit_scale(self) -> torch.Tensor:
+        return self.log_logit_scale.exp().clamp(max=self.max_logit_scale)
+
+    def directions(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {m: self.encoders[m](x) for m, x in inputs.items()}
+
+    def posterior(
+        self, inputs: dict[str, torch.Tensor], directions: dict[str, torch.Tensor]
+    ) -> PowerSpherical:
+        """Power Spherical posterior around the normalised mean of the modality directions."""
+        loc = F.normalize(torch.stack([directions[m] for m in self.modalities]).mean(0), dim=-1)
+        kappa = self.concentration([inputs[m] for m in self.modalities])
+        return PowerSpherical(loc, kappa)
+
+    def decode(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {m: self.decoders[m](z) for m in self.modalities}
