@@ -2,6 +2,7 @@
 
 from . import datasets, metrics, pl, pp
 from .model import ScPairing
+from .pairing import Pairing, bridge_pair, pair
 
 __version__ = "0.1.0"
-__all__ = ["ScPairing", "datasets", "metrics", "pl", "pp"]
+__all__ = ["Pairing", "ScPairing", "bridge_pair", "datasets", "metrics", "pair", "pl", "pp"]

@@ -56,3 +56,34 @@ def reconstruction_loss(
 def adversarial_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of a discriminator; its sign for the encoders is flipped by gradient reversal."""
     return F.cross_entropy(logits, labels)
+
+
+def negative_binomial_nll(
+    counts: torch.Tensor, mean: torch.Tensor, theta: torch.Tensor
+) -> torch.Tensor:
+    """Mean negative log-likelihood of counts under a negative binomial (mean, inverse dispersion).
+
+    Parameters
+    ----------
+    counts
+        Observed counts, shape (n, features).
+    mean
+        Expected counts, same shape, > 0.
+    theta
+        Inverse dispersion per feature, shape (features,), > 0.
+    """
+    eps = 1e-8
+    log_theta_mean = torch.log(theta + mean + eps)
+    log_likelihood = (
+        theta * (torch.log(theta + eps) - log_theta_mean)
+        + counts * (torch.log(mean + eps) - log_theta_mean)
+        + torch.lgamma(counts + theta)
+        - torch.lgamma(theta)
+        - torch.lgamma(counts + 1)
+    )
+    return -log_likelihood.mean()
+
+
+def bernoulli_nll(binary: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """Mean negative log-likelihood of 0/1 observations (e.g. peak accessibility) given logits."""
+    return F.binary_cross_entropy_with_logits(logits, binary)

@@ -9,6 +9,8 @@ from typing import Any
 
 import anndata as ad
 import numpy as np
+import pandas as pd
+import scipy.sparse as sp
 import torch
 
 from . import _validate, pp
@@ -83,6 +85,10 @@ class ScPairing:
         Random seed; on the CPU a seed gives identical embeddings.
     n_hidden, n_layers, dropout
         Width, depth and dropout of the encoder/decoder MLPs.
+    count_decoders
+        Also learn to decode the latent into each modality's counts (negative binomial for RNA
+        and protein, Bernoulli for ATAC), enabling cross-modal :meth:`predict`. Counts are read
+        from the layer the modality's reduction uses, else ``X``. Not for ``"other"``.
     train_config
         :class:`scpairing.train.TrainConfig` or a dict of its fields (loss weights included).
     device
@@ -106,6 +112,7 @@ class ScPairing:
         n_hidden: int = 128,
         n_layers: int = 1,
         dropout: float = 0.1,
+        count_decoders: bool = False,
         train_config: TrainConfig | Mapping[str, Any] | None = None,
         device: str | torch.device | None = None,
     ):
@@ -122,9 +129,7 @@ class ScPairing:
         inputs = {m: self._representation(adata, m, "data") for m, adata in modalities.items()}
         self._input_mean = {m: x.mean(0) for m, x in inputs.items()}
         # One scalar per modality keeps the relative variance of the components (PCA/LSI order).
-        self._input_scale = {
-            m: float(np.sqrt(x.var(0).mean()) or 1.0) for m, x in inputs.items()
-        }
+        self._input_scale = {m: float(np.sqrt(x.var(0).mean()) or 1.0) for m, x in inputs.items()}
 
         self.batch_key = batch_key
         batch_codes, self.batch_categories = None, []
@@ -144,6 +149,8 @@ class ScPairing:
         }
         self.train_config = self._as_train_config(train_config)
         self.device = torch.device(device) if device is not None else default_device()
+        self._bridge_counts = self._bridge_count_matrices(modalities) if count_decoders else {}
+        self._count_features = {m: list(modalities[m].var_names) for m in self._bridge_counts}
         self.module = self._build_module({m: x.shape[1] for m, x in inputs.items()})
         self._bridge = {m: self._scale(x, m) for m, x in inputs.items()}
         self._bridge_batch = batch_codes
@@ -185,7 +192,9 @@ class ScPairing:
                 return TrainConfig.from_dict(value)
             except TypeError as error:
                 raise TypeError(f"`train_config`: {error}") from None
-        raise TypeError(f"`train_config` must be a TrainConfig or a dict; got {type(value).__name__}.")
+        raise TypeError(
+            f"`train_config` must be a TrainConfig or a dict; got {type(value).__name__}."
+        )
 
     @staticmethod
     def _fit_reductions(
@@ -195,7 +204,9 @@ class ScPairing:
         if reductions is None:
             reductions = {}
         if not isinstance(reductions, Mapping):
-            raise TypeError("`reductions` must be None or a dict {modality: obsm key or reduction}.")
+            raise TypeError(
+                "`reductions` must be None or a dict {modality: obsm key or reduction}."
+            )
         given = {_validate.check_modality(k, "reductions key"): v for k, v in reductions.items()}
         unknown = set(given) - set(modalities)
         if unknown:
@@ -218,6 +229,24 @@ class ScPairing:
                 )
         return fitted
 
+    def _bridge_count_matrices(self, modalities: dict[str, ad.AnnData]) -> dict[str, sp.csr_matrix]:
+        counts = {}
+        for m, adata in modalities.items():
+            if m == "other":
+                continue
+            spec = self._reductions[m]
+            layer = getattr(spec, "layer", None)
+            values = adata.X if layer is None else adata.layers[layer]
+            _validate.check_counts(values, f"data[{m!r}] counts")
+            counts[m] = sp.csr_matrix(values, dtype=np.float32)
+        return counts
+
+    def _count_decoder_specs(self) -> dict[str, tuple[int, str]]:
+        return {
+            m: (len(names), "bernoulli" if m == "atac" else "nb")
+            for m, names in self._count_features.items()
+        }
+
     def _representation(self, adata: ad.AnnData, modality: str, argname: str) -> np.ndarray:
         spec = self._reductions[modality]
         if isinstance(spec, str):
@@ -236,6 +265,7 @@ class ScPairing:
             n_layers=self.config["n_layers"],
             dropout=self.config["dropout"],
             n_batches=len(self.batch_categories),
+            count_decoders=self._count_decoder_specs(),
         ).to(self.device)
 
     # ------------------------------------------------------------------ training / inference
@@ -270,7 +300,9 @@ class ScPairing:
             values["max_epochs"] = int(max_epochs)
         unknown = set(options) - set(values)
         if unknown:
-            raise TypeError(f"train() got unknown options {sorted(unknown)}; known: {sorted(values)}.")
+            raise TypeError(
+                f"train() got unknown options {sorted(unknown)}; known: {sorted(values)}."
+            )
         values.update(options)
         config = TrainConfig.from_dict(values)
         data = {m: torch.from_numpy(x).to(self.device) for m, x in self._bridge.items()}
@@ -280,7 +312,13 @@ class ScPairing:
             else None
         )
         self.history = train_module(
-            self.module, data, batch, config, seed=self.seed, progress=progress
+            self.module,
+            data,
+            batch,
+            config,
+            seed=self.seed,
+            progress=progress,
+            counts=self._bridge_counts,
         )
         self.is_trained = True
         return self
@@ -306,7 +344,9 @@ class ScPairing:
         """
         modality = _validate.check_modality(modality)
         if modality not in self.modalities:
-            raise ValueError(f"`modality` {modality!r} is not in this model; it has {self.modalities}.")
+            raise ValueError(
+                f"`modality` {modality!r} is not in this model; it has {self.modalities}."
+            )
         _validate.check_anndata(adata, "adata")
         x = self._scale(self._representation(adata, modality, "adata"), modality)
         encoder = self.module.encoders[modality]
@@ -316,6 +356,57 @@ class ScPairing:
             for chunk in np.array_split(x, max(1, int(np.ceil(len(x) / batch_size))))
         ]
         return np.concatenate(chunks).astype(np.float32)
+
+    @torch.no_grad()
+    def predict(
+        self,
+        adata: ad.AnnData,
+        *,
+        source: str,
+        target: str,
+        library_size: float = 1e4,
+        batch_size: int = 4096,
+    ) -> ad.AnnData:
+        """Predict another modality of single-modality cells through the shared space.
+
+        Needs a model built with ``count_decoders=True``.
+
+        Parameters
+        ----------
+        adata
+            Cells of the ``source`` modality (as for :meth:`embed`).
+        source, target
+            Modality of ``adata`` and the modality to predict.
+        library_size
+            Total counts per predicted cell for negative-binomial targets.
+        batch_size
+            Cells per forward pass.
+
+        Returns
+        -------
+        anndata.AnnData
+            Cells x target features of the bridge: expected counts per ``library_size`` (RNA,
+            protein) or accessibility probabilities (ATAC).
+        """
+        target = _validate.check_modality(target, "target")
+        if target not in self._count_features:
+            raise ValueError(
+                f"`target`: no count decoder for {target!r}; build the model with "
+                f"count_decoders=True (decoders here: {sorted(self._count_features)})."
+            )
+        z = torch.from_numpy(self.embed(adata, source, batch_size=batch_size))
+        decoder = self.module.count_decoders[target]
+        values = np.concatenate(
+            [
+                decoder.expected(chunk.to(self.device), library_size).cpu().numpy()
+                for chunk in torch.split(z, batch_size)
+            ]
+        )
+        return ad.AnnData(
+            X=values,
+            obs=adata.obs.copy(),
+            var=pd.DataFrame(index=pd.Index(self._count_features[target])),
+        )
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
@@ -336,6 +427,7 @@ class ScPairing:
             "reductions": _numpy_to_torch(reductions),
             "batch_key": self.batch_key,
             "batch_categories": self.batch_categories,
+            "count_features": self._count_features,
             "history": self.history,
             "is_trained": self.is_trained,
             "state_dict": {k: v.detach().cpu() for k, v in self.module.state_dict().items()},
@@ -343,7 +435,9 @@ class ScPairing:
         torch.save(payload, Path(path))
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, device: str | torch.device | None = None) -> ScPairing:
+    def load(
+        cls, path: str | os.PathLike, *, device: str | torch.device | None = None
+    ) -> ScPairing:
         """Load a model written by :meth:`save`; a GPU-trained model loads on a CPU-only machine."""
         path = Path(path)
         if not path.is_file():
@@ -375,10 +469,11 @@ class ScPairing:
             m: spec["obsm_key"] if "obsm_key" in spec else pp.reduction_from_state(spec["state"])
             for m, spec in reductions.items()
         }
+        model._count_features = payload["count_features"]
         model.module = model._build_module(payload["input_dims"])
         model.module.load_state_dict(payload["state_dict"])
         model.module.eval()
-        model._bridge, model._bridge_batch = {}, None
+        model._bridge, model._bridge_batch, model._bridge_counts = {}, None, {}
         model.history = payload["history"]
         model.is_trained = payload["is_trained"]
         return model

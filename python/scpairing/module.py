@@ -7,13 +7,20 @@ from power_spherical import PowerSpherical
 from torch import nn
 from torch.nn import functional as F
 
+from . import losses
+
 
 def mlp(n_in: int, n_out: int, *, n_hidden: int, n_layers: int, dropout: float) -> nn.Sequential:
     """Linear -> BatchNorm -> ELU -> Dropout blocks followed by a linear output layer."""
     layers: list[nn.Module] = []
     width = n_in
     for _ in range(n_layers):
-        layers += [nn.Linear(width, n_hidden), nn.BatchNorm1d(n_hidden), nn.ELU(), nn.Dropout(dropout)]
+        layers += [
+            nn.Linear(width, n_hidden),
+            nn.BatchNorm1d(n_hidden),
+            nn.ELU(),
+            nn.Dropout(dropout),
+        ]
         width = n_hidden
     layers.append(nn.Linear(width, n_out))
     return nn.Sequential(*layers)
@@ -70,6 +77,37 @@ class AdversarialClassifier(nn.Module):
         return self.net(_GradientReversal.apply(z, reversal_weight))
 
 
+class CountDecoder(nn.Module):
+    """Decodes a latent point into expected counts (negative binomial) or accessibility (Bernoulli)."""
+
+    def __init__(
+        self, latent_dim: int, n_features: int, likelihood: str, *, n_hidden: int, dropout: float
+    ):
+        super().__init__()
+        if likelihood not in ("nb", "bernoulli"):
+            raise ValueError(f"`likelihood` must be 'nb' or 'bernoulli'; got {likelihood!r}.")
+        self.likelihood = likelihood
+        self.net = mlp(latent_dim, n_features, n_hidden=n_hidden, n_layers=1, dropout=dropout)
+        if likelihood == "nb":
+            self.log_theta = nn.Parameter(torch.zeros(n_features))
+
+    def nll(self, z: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        """Negative log-likelihood of observed counts of the same cells."""
+        logits = self.net(z)
+        if self.likelihood == "bernoulli":
+            return losses.bernoulli_nll((counts > 0).to(logits.dtype), logits)
+        library = counts.sum(-1, keepdim=True).clamp(min=1.0)
+        mean = torch.softmax(logits, dim=-1) * library
+        return losses.negative_binomial_nll(counts, mean, self.log_theta.exp())
+
+    def expected(self, z: torch.Tensor, library_size: float) -> torch.Tensor:
+        """Expected counts per ``library_size`` total (NB) or accessibility probability (Bernoulli)."""
+        logits = self.net(z)
+        if self.likelihood == "bernoulli":
+            return torch.sigmoid(logits)
+        return torch.softmax(logits, dim=-1) * library_size
+
+
 class CLIPVAE(nn.Module):
     """Encoders, concentration net, decoders and discriminators for 2 or 3 modalities.
 
@@ -81,6 +119,9 @@ class CLIPVAE(nn.Module):
         Dimension of the ambient space of the latent sphere.
     n_batches
         Number of batches for the adversarial batch discriminator (0 or 1: none).
+    count_decoders
+        ``{modality: (n_features, likelihood)}`` of optional count decoders for cross-modal
+        prediction; likelihood ``"nb"`` or ``"bernoulli"``.
     """
 
     def __init__(
@@ -94,6 +135,7 @@ class CLIPVAE(nn.Module):
         n_batches: int = 0,
         max_logit_scale: float = 100.0,
         init_logit_scale: float = 10.0,
+        count_decoders: dict[str, tuple[int, str]] | None = None,
     ):
         super().__init__()
         self.modalities = list(input_dims)
@@ -103,7 +145,9 @@ class CLIPVAE(nn.Module):
         self.encoders = nn.ModuleDict(
             {m: DirectionEncoder(d, latent_dim, **kwargs) for m, d in input_dims.items()}
         )
-        self.decoders = nn.ModuleDict({m: mlp(latent_dim, d, **kwargs) for m, d in input_dims.items()})
+        self.decoders = nn.ModuleDict(
+            {m: mlp(latent_dim, d, **kwargs) for m, d in input_dims.items()}
+        )
         self.concentration = ConcentrationNet(sum(input_dims.values()), n_hidden=n_hidden // 2)
         self.log_logit_scale = nn.Parameter(torch.tensor(float(init_logit_scale)).log())
         self.modality_discriminator = AdversarialClassifier(
@@ -113,6 +157,13 @@ class CLIPVAE(nn.Module):
             AdversarialClassifier(latent_dim, n_batches, n_hidden=n_hidden // 2)
             if n_batches > 1
             else None
+        )
+
+        self.count_decoders = nn.ModuleDict(
+            {
+                m: CountDecoder(latent_dim, n, lik, n_hidden=n_hidden, dropout=dropout)
+                for m, (n, lik) in (count_decoders or {}).items()
+            }
         )
 
     @property

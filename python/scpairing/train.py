@@ -6,6 +6,7 @@ import copy
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from tqdm.auto import tqdm
 
@@ -23,6 +24,7 @@ class LossWeights:
     alignment: float = 1.0
     modality_adversarial: float = 0.1
     batch_adversarial: float = 0.1
+    counts: float = 1.0
 
 
 @dataclass
@@ -69,6 +71,7 @@ def _loss_terms(
     batch: torch.Tensor | None,
     *,
     sample: bool,
+    counts: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     directions = module.directions(inputs)
     posterior = module.posterior(inputs, directions)
@@ -79,9 +82,13 @@ def _loss_terms(
         "clip": losses.multimodal_clip_loss(directions, module.logit_scale),
         "alignment": losses.alignment_loss(directions),
     }
+    if counts:
+        terms["counts"] = sum(module.count_decoders[m].nll(z, c) for m, c in counts.items())
     stacked = torch.cat([directions[m] for m in module.modalities])
     n = inputs[module.modalities[0]].shape[0]
-    modality_labels = torch.arange(len(module.modalities), device=stacked.device).repeat_interleave(n)
+    modality_labels = torch.arange(len(module.modalities), device=stacked.device).repeat_interleave(
+        n
+    )
     terms["modality_adversarial"] = losses.adversarial_loss(
         module.modality_discriminator(stacked), modality_labels
     )
@@ -97,7 +104,17 @@ def _weighted_sum(terms: dict[str, torch.Tensor], weights: LossWeights) -> torch
 
 
 # Adversarial terms are left out of the validation loss: they measure a game, not generalisation.
-_VALIDATION_TERMS = ("reconstruction", "kl", "clip", "alignment")
+_VALIDATION_TERMS = ("reconstruction", "kl", "clip", "alignment", "counts")
+
+
+def _count_batch(
+    counts: dict[str, sp.csr_matrix] | None, idx: torch.Tensor, device: torch.device
+) -> dict[str, torch.Tensor] | None:
+    """Densify the count rows of one mini-batch; counts stay sparse on the host between steps."""
+    if not counts:
+        return None
+    rows = idx.cpu().numpy()
+    return {m: torch.from_numpy(c[rows].toarray()).to(device) for m, c in counts.items()}
 
 
 @torch.no_grad()
@@ -106,6 +123,7 @@ def _validation_loss(
     data: dict[str, torch.Tensor],
     index: torch.Tensor,
     config: TrainConfig,
+    counts: dict[str, sp.csr_matrix] | None,
 ) -> float:
     module.eval()
     total, count = 0.0, 0
@@ -113,8 +131,10 @@ def _validation_loss(
         if len(chunk) < 2:
             continue
         x = {m: values[chunk] for m, values in data.items()}
-        terms = _loss_terms(module, x, x, None, sample=False)
-        value = sum(getattr(config.weights, t) * terms[t] for t in _VALIDATION_TERMS)
+        terms = _loss_terms(
+            module, x, x, None, sample=False, counts=_count_batch(counts, chunk, chunk.device)
+        )
+        value = sum(getattr(config.weights, t) * terms[t] for t in _VALIDATION_TERMS if t in terms)
         total += float(value) * len(chunk)
         count += len(chunk)
     return total / max(count, 1)
@@ -135,12 +155,16 @@ def train_module(
     *,
     seed: int,
     progress: bool = True,
+    counts: dict[str, sp.csr_matrix] | None = None,
 ) -> list[dict[str, float]]:
     """Train ``module`` in place on representations already on its device.
 
     The whole representation matrices live on the device and mini-batches are index
     selections there, so no host-to-device copy happens per step. The weights with the lowest
     validation loss are restored at the end.
+
+    ``counts`` (float32 CSR per modality with a count decoder) are the only data copied to the
+    device per step, densified one mini-batch at a time.
 
     Returns
     -------
@@ -156,7 +180,9 @@ def train_module(
 
     torch.manual_seed(seed)
     generator = torch.Generator(device=device).manual_seed(seed)
-    optimizer = torch.optim.AdamW(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        module.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=5)
 
     history: list[dict[str, float]] = []
@@ -172,7 +198,14 @@ def train_module(
             idx = order[start : start + batch_size]
             x = {m: values[idx] for m, values in data.items()}
             b = batch[idx] if batch is not None else None
-            terms = _loss_terms(module, _augment(x, config, generator), x, b, sample=True)
+            terms = _loss_terms(
+                module,
+                _augment(x, config, generator),
+                x,
+                b,
+                sample=True,
+                counts=_count_batch(counts, idx, device),
+            )
             loss = _weighted_sum(terms, config.weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -185,11 +218,15 @@ def train_module(
         record["epoch"] = epoch
         record["logit_scale"] = float(module.logit_scale.detach())
         if len(val_idx) >= 2:
-            val_loss = _validation_loss(module, data, val_idx, config)
+            val_loss = _validation_loss(module, data, val_idx, config, counts)
             record["validation"] = val_loss
             scheduler.step(val_loss)
             if val_loss < best_loss - 1e-4:
-                best_loss, best_state, stale_epochs = val_loss, copy.deepcopy(module.state_dict()), 0
+                best_loss, best_state, stale_epochs = (
+                    val_loss,
+                    copy.deepcopy(module.state_dict()),
+                    0,
+                )
             else:
                 stale_epochs += 1
             epochs.set_postfix(val=f"{val_loss:.3f}")

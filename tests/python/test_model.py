@@ -1,6 +1,7 @@
 import anndata as ad
 import mudata
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from conftest import make_paired_representations
@@ -107,7 +108,11 @@ def test_batch_key_enables_batch_discriminator(paired_reps):
         (lambda d: d.update(atac=d["atac"][::-1].copy()), ValueError, "cell names"),
         (lambda d: d.update(atac=d["atac"][:200].copy()), ValueError, "200 cells"),
         (lambda d: d["atac"].obsm["X_rep"].__setitem__((0, 0), np.nan), ValueError, "NaN"),
-        (lambda d: d["atac"].obsm.__setitem__("X_rep", np.full((300, 3), np.inf)), ValueError, "Inf"),
+        (
+            lambda d: d["atac"].obsm.__setitem__("X_rep", np.full((300, 3), np.inf)),
+            ValueError,
+            "Inf",
+        ),
         (lambda d: d["rna"].obsm.pop("X_rep"), KeyError, "X_rep"),
         (lambda d: d.update(dna=d.pop("atac")), ValueError, "unknown modality"),
         (lambda d: d.pop("atac"), ValueError, "2 or 3 modalities"),
@@ -156,3 +161,42 @@ def test_query_missing_obsm_key_is_named(paired_reps):
     query = ad.AnnData(obs=paired_reps["rna"].obs)
     with pytest.raises(KeyError, match="X_rep"):
         model.embed(query, modality="rna")
+
+
+def test_count_decoders_predict_the_other_modality(tmp_path):
+    rng = np.random.default_rng(0)
+    data = make_paired_representations(n_cells=200)
+    # Counts that follow the cell type, so the decoders have something to learn.
+    types = data["rna"].obs["cell_type"].cat.codes.to_numpy()
+    profiles = rng.gamma(1.0, 1.0, size=(5, 30))
+    for m, n_features in (("rna", 30), ("atac", 40)):
+        rates = profiles[types] if m == "rna" else np.repeat(profiles[types], 2, axis=1)[:, :40]
+        data[m] = ad.AnnData(
+            X=rng.poisson(rates * 3).astype(np.float32),
+            obs=data[m].obs,
+            obsm={"X_rep": data[m].obsm["X_rep"]},
+            var=pd.DataFrame(index=[f"{m}{j}" for j in range(n_features)]),
+        )
+    model = scp.ScPairing(data, reductions=REPS, latent_dim=6, count_decoders=True)
+    model.train(max_epochs=20, progress=False)
+    assert "counts" in model.history[-1]
+    predicted = model.predict(data["atac"], source="atac", target="rna")
+    assert predicted.shape == (200, 30) and list(predicted.var_names[:2]) == ["rna0", "rna1"]
+    np.testing.assert_allclose(predicted.X.sum(1), 1e4, rtol=1e-4)
+    # The predicted expression profile correlates with the true type profile.
+    truth = profiles[types] / profiles[types].sum(1, keepdims=True)
+    r = np.corrcoef(predicted.X.ravel(), truth.ravel())[0, 1]
+    assert r > 0.5
+    accessibility = model.predict(data["rna"], source="rna", target="atac")
+    assert ((accessibility.X >= 0) & (accessibility.X <= 1)).all()
+    model.save(tmp_path / "model.pt")
+    loaded = scp.ScPairing.load(tmp_path / "model.pt")
+    np.testing.assert_array_equal(
+        loaded.predict(data["atac"], source="atac", target="rna").X, predicted.X
+    )
+
+
+def test_predict_needs_count_decoders(paired_reps):
+    model = trained(paired_reps, epochs=1)
+    with pytest.raises(ValueError, match="count_decoders=True"):
+        model.predict(paired_reps["rna"], source="rna", target="atac")
