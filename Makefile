@@ -11,7 +11,7 @@ STAMPS := .make-stamps
 DEMO_OUT ?= demo_output
 R_ENV := RETICULATE_PYTHON=$(PY) SCPAIRING_PYTHON=$(PY) R_LIBS=$(RLIB)
 
-.PHONY: demo test test-python test-r lint setup setup-r vignette benchmarks clean
+.PHONY: demo test test-python test-r lint setup setup-r vignette benchmarks clean r-docs r-check
 
 demo: setup
 	$(PY) -m scpairing demo --out $(DEMO_OUT)
@@ -35,6 +35,17 @@ test-r: setup-r
 vignette: setup setup-r
 	$(R_ENV) Rscript -e 'rmarkdown::render("vignettes/scPairing.Rmd", output_dir = "$(DEMO_OUT)")'
 
+# Regenerates NAMESPACE and man/ from the roxygen comments in R/.
+r-docs: $(STAMPS)/r-deps
+	Rscript -e 'roxygen2::roxygenise()'
+
+# R CMD check of the built package (tests and vignette run against the project's Python).
+r-check: setup $(STAMPS)/r-deps
+	rm -rf $(STAMPS)/r-check && mkdir -p $(STAMPS)/r-check
+	cd $(STAMPS)/r-check && $(R_ENV) R CMD build $(CURDIR) > build.log 2>&1 || (cat build.log; exit 1)
+	cd $(STAMPS)/r-check && $(R_ENV) _R_CHECK_FORCE_SUGGESTS_=false R CMD check --no-manual scPairing_*.tar.gz | tee check.log
+	@grep -q "Status: OK" $(STAMPS)/r-check/check.log || echo "R CMD check: see $(STAMPS)/r-check/check.log"
+
 $(STAMPS)/python: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
@@ -44,7 +55,7 @@ $(STAMPS)/r-deps: tools/install_r_deps.sh
 	bash tools/install_r_deps.sh
 	@mkdir -p $(STAMPS) && touch $@
 
-$(STAMPS)/r-package: $(STAMPS)/r-deps $(STAMPS)/python DESCRIPTION NAMESPACE $(wildcard R/*.R)
+$(STAMPS)/r-package: $(STAMPS)/r-deps $(STAMPS)/python DESCRIPTION NAMESPACE $(wildcard R/*.R) $(wildcard man/*.Rd)
 	@mkdir -p $(RLIB)
 	R CMD INSTALL --no-multiarch --no-test-load -l $(RLIB) . > $(STAMPS)/r-install.log 2>&1 || (cat $(STAMPS)/r-install.log; exit 1)
 	@touch $@

@@ -17,7 +17,9 @@ def check_modality(modality: str, argname: str = "modality") -> str:
         raise TypeError(f"`{argname}` must be a string, one of {MODALITIES}; got {type(modality)}.")
     name = modality.lower()
     if name not in MODALITIES:
-        raise ValueError(f"`{argname}`: unknown modality {modality!r}; expected one of {MODALITIES}.")
+        raise ValueError(
+            f"`{argname}`: unknown modality {modality!r}; expected one of {MODALITIES}."
+        )
     return name
 
 
@@ -34,7 +36,9 @@ def check_finite(values: np.ndarray | sp.spmatrix, argname: str) -> None:
     data = values.data if sp.issparse(values) else np.asarray(values)
     if data.dtype.kind in "fc" and not np.isfinite(data).all():
         n_bad = int((~np.isfinite(data)).sum())
-        raise ValueError(f"`{argname}` contains {n_bad} NaN or Inf values; expected finite numbers.")
+        raise ValueError(
+            f"`{argname}` contains {n_bad} NaN or Inf values; expected finite numbers."
+        )
 
 
 def check_counts(values: np.ndarray | sp.spmatrix, argname: str) -> None:
@@ -53,7 +57,9 @@ def check_matrix_2d(values: np.ndarray, argname: str) -> np.ndarray:
         values = values.toarray()
     array = np.asarray(values)
     if array.ndim != 2:
-        raise ValueError(f"`{argname}` must be a 2-D (cells x features) array; got shape {array.shape}.")
+        raise ValueError(
+            f"`{argname}` must be a 2-D (cells x features) array; got shape {array.shape}."
+        )
     if array.dtype.kind not in "biuf":
         raise TypeError(f"`{argname}` must be numeric; got dtype {array.dtype}.")
     check_finite(array, argname)
@@ -68,7 +74,9 @@ def get_obsm(adata: ad.AnnData, key: str, argname: str) -> np.ndarray:
     return check_matrix_2d(adata.obsm[key], f"{argname}.obsm[{key!r}]")
 
 
-def check_modality_dict(data: Mapping[str, ad.AnnData], argname: str = "data") -> dict[str, ad.AnnData]:
+def check_modality_dict(
+    data: Mapping[str, ad.AnnData], argname: str = "data"
+) -> dict[str, ad.AnnData]:
     """Check a ``{modality: AnnData}`` mapping of 2 or 3 modalities holding the same cells."""
     if not isinstance(data, Mapping):
         raise TypeError(f"`{argname}` must be a dict {{modality: AnnData}} or a MuData.")
@@ -101,7 +109,9 @@ def check_labels(adata: ad.AnnData, key: str, argname: str) -> np.ndarray:
         raise KeyError(f"`{argname}`: obs column {key!r} not found.")
     column = adata.obs[key]
     if column.isna().any():
-        raise ValueError(f"`{argname}`: obs column {key!r} has {int(column.isna().sum())} missing values.")
+        raise ValueError(
+            f"`{argname}`: obs column {key!r} has {int(column.isna().sum())} missing values."
+        )
     return column.astype("category").cat.codes.to_numpy()
 
 

@@ -40,7 +40,7 @@ def alignment_loss(directions: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 def kl_to_uniform(posterior: PowerSpherical) -> torch.Tensor:
-    """Mean KL divergence of a Power Spherical posterior to the uniform distribution on the sphere."""
+    """Mean KL divergence of a Power Spherical posterior to the uniform sphere distribution."""
     dim = posterior.loc.shape[-1]
     prior = HypersphericalUniform(dim, device=posterior.loc.device, dtype=posterior.loc.dtype)
     return torch.distributions.kl_divergence(posterior, prior).mean()
@@ -54,7 +54,7 @@ def reconstruction_loss(
 
 
 def adversarial_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of a discriminator; its sign for the encoders is flipped by gradient reversal."""
+    """Cross-entropy of a discriminator; gradient reversal flips its sign for the encoders."""
     return F.cross_entropy(logits, labels)
 
 

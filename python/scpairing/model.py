@@ -174,7 +174,8 @@ class ScPairing:
     @property
     def name(self) -> str:
         """Short description used as provenance in paired outputs."""
-        return f"ScPairing({'+'.join(self.modalities)}, latent_dim={self.latent_dim}, seed={self.seed})"
+        modalities = "+".join(self.modalities)
+        return f"ScPairing({modalities}, latent_dim={self.latent_dim}, seed={self.seed})"
 
     def __repr__(self) -> str:
         state = f"trained {len(self.history)} epochs" if self.is_trained else "untrained"
@@ -291,7 +292,8 @@ class ScPairing:
         """
         if not self._bridge:
             raise RuntimeError(
-                "This model was loaded from a file without its bridge data; it can embed but not train."
+                "This model was loaded from a file without its bridge data; "
+                "it can embed but not train."
             )
         values = self.train_config.to_dict()
         if max_epochs is not None:

@@ -78,7 +78,7 @@ class AdversarialClassifier(nn.Module):
 
 
 class CountDecoder(nn.Module):
-    """Decodes a latent point into expected counts (negative binomial) or accessibility (Bernoulli)."""
+    """Decodes a latent point into expected counts (NB) or accessibility (Bernoulli)."""
 
     def __init__(
         self, latent_dim: int, n_features: int, likelihood: str, *, n_hidden: int, dropout: float
@@ -101,7 +101,7 @@ class CountDecoder(nn.Module):
         return losses.negative_binomial_nll(counts, mean, self.log_theta.exp())
 
     def expected(self, z: torch.Tensor, library_size: float) -> torch.Tensor:
-        """Expected counts per ``library_size`` total (NB) or accessibility probability (Bernoulli)."""
+        """Expected counts per ``library_size`` (NB) or accessibility probability (Bernoulli)."""
         logits = self.net(z)
         if self.likelihood == "bernoulli":
             return torch.sigmoid(logits)

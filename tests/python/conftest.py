@@ -10,7 +10,7 @@ import torch
 
 import scpairing as scp
 
-# Tests run on the CPU with few threads so that seeds reproduce and CI's 2 cores are not oversubscribed.
+# One thread: seeds reproduce and CI's 2 cores are not oversubscribed.
 torch.set_num_threads(1)
 
 
@@ -23,7 +23,7 @@ def snare():
 def make_paired_representations(
     n_cells: int = 300, n_types: int = 5, dims: tuple[int, ...] = (20, 15), seed: int = 0
 ) -> dict[str, ad.AnnData]:
-    """Synthetic paired cells: a shared latent cell state seen through one linear map per modality."""
+    """Synthetic paired cells: a shared latent state seen through one linear map per modality."""
     rng = np.random.default_rng(seed)
     types = rng.integers(n_types, size=n_cells)
     centres = rng.normal(size=(n_types, 8)) * 3

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import make_paired_representations
 
 import scpairing as scp
+from conftest import make_paired_representations
 
 REPS = {"rna": "X_rep", "atac": "X_rep"}
 
