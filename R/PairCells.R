@@ -1,0 +1,155 @@
+# Pairing unpaired RNA and ATAC Seurat objects into artificial multiome data.
+
+.as_model <- function(model_or_bridge) {
+  if (inherits(model_or_bridge, "scPairingModel")) return(model_or_bridge)
+  if (inherits(model_or_bridge, "Seurat")) return(GetScPairingModel(model_or_bridge))
+  stop("`model_or_bridge` must be a Seurat object returned by RunScPairing() or an ",
+       "scPairingModel; got ", paste(class(model_or_bridge), collapse = "/"), ".", call. = FALSE)
+}
+
+# The query's AnnData for `modality`: counts of the training assay (or `assay`), or the
+# training reduction, which must then exist in the query with the same dimension.
+.query_anndata <- function(query, model, modality, argname, assay = NULL) {
+  .check_seurat(query, argname)
+  row <- model$spec[model$spec$modality == modality, , drop = FALSE]
+  if (nrow(row) != 1) {
+    stop("The model has no ", modality, " modality (it has ",
+         paste(model$spec$modality, collapse = ", "), ").", call. = FALSE)
+  }
+  if (!is.null(assay)) row$assay <- assay
+  if (is.na(row$reduction)) {
+    .check_assay(query, row$assay, argname, paste0(modality, " counts"))
+  } else {
+    .check_reduction(query, row$reduction, argname, paste0(
+      "the model was trained on this reduction; the query needs it in the same space"))
+    dims <- ncol(SeuratObject::Embeddings(query, reduction = row$reduction))
+    if (dims != row$dims) {
+      stop("Reduction '", row$reduction, "' of `", argname, "` has ", dims,
+           " dimensions but the model was trained on ", row$dims,
+           "; project the query into the bridge's reduction first.", call. = FALSE)
+    }
+  }
+  .modality_anndata(query, row, counts_needed = is.na(row$reduction))
+}
+
+.prefixed_meta <- function(query, cells, prefix) {
+  meta <- query[[]][cells, , drop = FALSE]
+  names(meta) <- paste0(prefix, names(meta))
+  rownames(meta) <- NULL
+  meta
+}
+
+.peaks_assay <- function(counts) {
+  if (requireNamespace("Signac", quietly = TRUE)) {
+    return(Signac::CreateChromatinAssay(counts = counts, sep = c("-", "-")))
+  }
+  SeuratObject::CreateAssayObject(counts = counts)
+}
+
+#' Pair unpaired RNA and ATAC cells into an artificial multiome dataset
+#'
+#' Embeds the RNA query and the ATAC query with the model trained by
+#' [RunScPairing()] and matches cells one to one across the two with Python's
+#' `scpairing.pair` (the matching `scpairing.bridge_pair` uses). Each pair becomes
+#' one cell of a new Seurat object with the RNA counts of its RNA cell and the peak
+#' counts of its ATAC cell; the counts are taken from the R objects, so they never
+#' travel back from Python.
+#'
+#' When the model was trained on reductions, each query must carry the same
+#' reduction (same name and dimension, projected into the bridge's space);
+#' otherwise the query counts are used and the Python core applies the bridge's
+#' fitted reductions (features matched by name).
+#'
+#' @param model_or_bridge A Seurat object returned by [RunScPairing()] or an
+#'   `scPairingModel` (see [GetScPairingModel()]).
+#' @param rna Seurat object of the RNA query.
+#' @param atac Seurat object of the ATAC query.
+#' @param cutoff Minimum cosine similarity of a pair; cells without a partner above
+#'   it stay unpaired.
+#' @param assays Named character vector (`RNA`, `ATAC`) of the query assays to read
+#'   counts from; by default the assays used for training.
+#' @param ... Further options of Python's `scpairing.pair` (`method`, `k`,
+#'   `groups1`, `groups2`, ...), by name.
+#' @return A Seurat object with one cell per pair (named `pair_0`, `pair_1`, ...),
+#'   an `RNA` assay and a `peaks` assay (peaks named `chr-start-end`; a Signac
+#'   `ChromatinAssay` when Signac is installed), metadata `rna_cell`, `atac_cell`,
+#'   `similarity` and the queries' metadata prefixed `rna_` and `atac_`, the pairs'
+#'   embeddings as `scpairing.rna` and `scpairing.atac`, the unpaired cell names in
+#'   `Misc(paired, "scPairing_unpaired")` and the model in `Misc(paired, "scPairing")`.
+#' @seealso [RunScPairing()]
+#' @export
+#' @examples
+#' \dontrun{
+#' paired <- PairCells(bridge, rna = rna_query, atac = atac_query, cutoff = 0.8)
+#' }
+PairCells <- function(model_or_bridge, rna, atac, cutoff = 0.8, assays = NULL, ...) {
+  model <- .as_model(model_or_bridge)
+  if (!is.numeric(cutoff) || length(cutoff) != 1 || is.na(cutoff)) {
+    stop("`cutoff` must be a single number; got ", deparse(cutoff), ".", call. = FALSE)
+  }
+  query_assay <- function(modality) {
+    if (is.null(assays)) return(NULL)
+    given <- assays[.python_modality(names(assays), "assays") == modality]
+    if (length(given)) unname(given) else NULL
+  }
+  rna_assay <- query_assay("rna") %||% .model_assay(model, "rna")
+  atac_assay <- query_assay("atac") %||% .model_assay(model, "atac")
+  .check_seurat(rna, "rna")
+  .check_seurat(atac, "atac")
+  .check_assay(rna, rna_assay, "rna", "RNA counts of the paired object")
+  .check_assay(atac, atac_assay, "atac", "peak counts of the paired object")
+  scp <- .scp()
+  py_model <- .py_model(model)
+  queries <- list(
+    rna = .query_anndata(rna, model, "rna", "rna", rna_assay),
+    atac = .query_anndata(atac, model, "atac", "atac", atac_assay)
+  )
+  z_py <- lapply(c(rna = "rna", atac = "atac"), function(modality) {
+    .py_try(py_model$embed(queries[[modality]], modality = modality),
+            paste0("embedding ", modality))
+  })
+  result <- .py_try(do.call(scp$pair, c(list(z_py$rna, z_py$atac, cutoff = cutoff), list(...))),
+                    "PairCells")
+  index <- function(name) {
+    as.integer(reticulate::py_to_r(reticulate::py_get_attr(result, name))) + 1L
+  }
+  rna_index <- index("index1")
+  atac_index <- index("index2")
+  if (!length(rna_index)) {
+    stop("No pair reached `cutoff` = ", cutoff, "; lower it.", call. = FALSE)
+  }
+  pairs <- paste0("pair_", seq_along(rna_index) - 1L)
+  rna_cells <- SeuratObject::Cells(rna)[rna_index]
+  atac_cells <- SeuratObject::Cells(atac)[atac_index]
+
+  rna_counts <- .assay_counts(rna, rna_assay)[, rna_cells, drop = FALSE]
+  colnames(rna_counts) <- pairs
+  meta <- data.frame(rna_cell = rna_cells, atac_cell = atac_cells,
+                     similarity = as.numeric(reticulate::py_to_r(result$similarity)),
+                     .prefixed_meta(rna, rna_cells, "rna_"),
+                     .prefixed_meta(atac, atac_cells, "atac_"),
+                     row.names = pairs, check.names = FALSE, stringsAsFactors = FALSE)
+  paired <- SeuratObject::CreateSeuratObject(counts = rna_counts, assay = "RNA",
+                                             project = "scPairing", meta.data = meta)
+  atac_counts <- .assay_counts(atac, atac_assay)[, atac_cells, drop = FALSE]
+  dimnames(atac_counts) <- list(StandardizePeakNames(rownames(atac_counts)), pairs)
+  paired[["peaks"]] <- .peaks_assay(atac_counts)
+
+  z_rna <- reticulate::py_to_r(z_py$rna)[rna_index, , drop = FALSE]
+  z_atac <- reticulate::py_to_r(z_py$atac)[atac_index, , drop = FALSE]
+  paired[["scpairing.rna"]] <- .dimreduc(z_rna, pairs, "scpairing.rna", "RNA")
+  paired[["scpairing.atac"]] <- .dimreduc(z_atac, pairs, "scpairing.atac", "peaks")
+  unpaired <- function(name, cells) cells[index(name)]
+  methods::slot(paired, "misc")[["scPairing_unpaired"]] <- list(
+    rna = unpaired("unpaired1", SeuratObject::Cells(rna)),
+    atac = unpaired("unpaired2", SeuratObject::Cells(atac))
+  )
+  methods::slot(paired, "misc")[["scPairing"]] <- model
+  paired
+}
+
+.model_assay <- function(model, modality) {
+  model$spec$assay[model$spec$modality == modality]
+}
+
+`%||%` <- function(x, y) if (is.null(x)) y else x

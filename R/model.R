@@ -1,0 +1,132 @@
+# A trained model kept in R as the bytes of the file ScPairing.save() writes, so it
+# survives saveRDS()/readRDS(); the Python object is rebuilt lazily with ScPairing.load().
+
+# `spec`: one row per modality with columns name (as given in R), modality (Python name),
+# assay, reduction (NA when the model fitted its own) and dims (input dimension).
+.new_model <- function(py_model, spec, batch) {
+  path <- tempfile(fileext = ".pt")
+  on.exit(unlink(path), add = TRUE)
+  .py_try(py_model$save(path), "saving the model")
+  cache <- new.env(parent = emptyenv())
+  cache$py <- py_model
+  structure(list(
+    bytes = readBin(path, what = "raw", n = file.info(path)$size),
+    spec = spec,
+    batch = batch,
+    latent.dim = as.integer(reticulate::py_to_r(py_model$latent_dim)),
+    name = reticulate::py_to_r(py_model$name),
+    scpairing.version = reticulate::py_to_r(.scp()$`__version__`),
+    cache = cache
+  ), class = "scPairingModel")
+}
+
+# The Python ScPairing object of `model`, loading it from the stored bytes when the
+# cached reference is missing (e.g. after readRDS() or in a new R session).
+.py_model <- function(model) {
+  cached <- model$cache$py
+  if (!is.null(cached) && !reticulate::py_is_null_xptr(cached)) {
+    return(cached)
+  }
+  path <- tempfile(fileext = ".pt")
+  on.exit(unlink(path), add = TRUE)
+  writeBin(model$bytes, path)
+  py_model <- .py_try(.scp()$ScPairing$load(path), "loading the stored model")
+  if (is.null(model$cache)) {
+    return(py_model)
+  }
+  model$cache$py <- py_model
+  py_model
+}
+
+#' Get the scPairing model stored in a Seurat object
+#'
+#' [RunScPairing()] stores the trained model in `Misc(object, "scPairing")`.
+#'
+#' @param object A Seurat object returned by [RunScPairing()] or [PairCells()].
+#' @return An `scPairingModel`: the saved model file's bytes and how it was trained
+#'   (modalities, assays, reductions, latent dimension).
+#' @export
+#' @examples
+#' \dontrun{
+#' model <- GetScPairingModel(bridge)
+#' SaveScPairingModel(model, "bridge_model.pt")
+#' }
+GetScPairingModel <- function(object) {
+  .check_seurat(object, "object")
+  model <- SeuratObject::Misc(object, slot = "scPairing")
+  if (!inherits(model, "scPairingModel")) {
+    stop("`object` holds no scPairing model; run RunScPairing() on it first.", call. = FALSE)
+  }
+  model
+}
+
+#' Save an scPairing model to a file
+#'
+#' Writes the file Python's `scpairing.ScPairing.load()` reads, so a model trained
+#' from R can be used from Python and back.
+#'
+#' @param model An `scPairingModel` (see [GetScPairingModel()]).
+#' @param path File to write.
+#' @return `path`, invisibly.
+#' @export
+SaveScPairingModel <- function(model, path) {
+  if (!inherits(model, "scPairingModel")) {
+    stop("`model` must be an scPairingModel; got ", paste(class(model), collapse = "/"), ".",
+         call. = FALSE)
+  }
+  writeBin(model$bytes, path)
+  invisible(path)
+}
+
+#' @export
+print.scPairingModel <- function(x, ...) {
+  cat("scPairing model:", x$name, "\n")
+  for (i in seq_len(nrow(x$spec))) {
+    row <- x$spec[i, ]
+    source <- if (is.na(row$reduction)) {
+      paste0("counts of assay '", row$assay, "'")
+    } else {
+      paste0("reduction '", row$reduction, "'")
+    }
+    cat(sprintf("  %-8s <- %s (%d input dims)\n", row$modality, source, row$dims))
+  }
+  if (!is.null(x$batch)) cat("  batch:", x$batch, "\n")
+  cat(sprintf("  saved size: %.1f kB, scpairing %s\n", length(x$bytes) / 1024,
+              x$scpairing.version))
+  invisible(x)
+}
+
+#' Load an scPairing model file
+#'
+#' Reads a file written by Python's `ScPairing.save()` or by [SaveScPairingModel()],
+#' so that a model trained in Python can pair Seurat objects with [PairCells()].
+#'
+#' @param path Model file.
+#' @param assays Named character vector: per modality (`RNA`, `ATAC`, `ADT`), the
+#'   assay that holds its counts in the Seurat objects to embed.
+#' @return An `scPairingModel`.
+#' @export
+#' @examples
+#' \dontrun{
+#' model <- LoadScPairingModel("model.pt")
+#' paired <- PairCells(model, rna = rna_query, atac = atac_query)
+#' }
+LoadScPairingModel <- function(path, assays = c(RNA = "RNA", ATAC = "peaks", ADT = "ADT")) {
+  if (!is.character(path) || length(path) != 1 || !file.exists(path)) {
+    stop("`path` must name an existing model file; got ", deparse(path), ".", call. = FALSE)
+  }
+  py_model <- .py_try(.scp()$ScPairing$load(normalizePath(path)), "LoadScPairingModel")
+  modalities <- as.character(reticulate::py_to_r(py_model$modalities))
+  assay_of <- stats::setNames(unname(assays), .python_modality(names(assays), "assays"))
+  reductions <- reticulate::py_get_attr(py_model, "_reductions")
+  spec <- do.call(rbind, lapply(modalities, function(modality) {
+    reduction <- reductions$get(modality)
+    key <- if (inherits(reduction, "python.builtin.str")) reticulate::py_to_r(reduction)
+    dims <- reticulate::py_to_r(reticulate::py_get_attr(py_model, "_input_mean")$get(modality)$size)
+    data.frame(name = modality, modality = modality,
+               assay = if (is.na(assay_of[modality])) modality else unname(assay_of[modality]),
+               reduction = if (is.null(key)) NA_character_ else sub("^X_", "", key),
+               dims = as.integer(dims), stringsAsFactors = FALSE)
+  }))
+  .new_model(py_model, spec, reticulate::py_to_r(py_model$batch_key))
+}

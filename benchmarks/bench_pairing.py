@@ -1,0 +1,115 @@
+"""Pairing benchmark: sparse pairing vs the dense reference, and scale runs.
+
+Reference: dense cosine matrix + cutoff + ``scipy.optimize.linear_sum_assignment`` (what
+``pair(method="exact")`` does). Data: clustered unit vectors (d=10, 30 types in 10 lineages of 3
+related types) with *different* type mixes in the two sets and two private types on each side.
+Each run is a fresh subprocess so its peak RSS (VmHWM) is its own.
+
+    python benchmarks/bench_pairing.py                      # 5k and 10k vs dense
+    python benchmarks/bench_pairing.py --compare 20000      # 20k vs dense (~3 min, ~8 GB)
+    python benchmarks/bench_pairing.py --compare --scale 100000 300000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+
+def clustered(n: int, m: int, *, d: int = 10, n_types: int = 30, seed: int = 0):
+    rng = np.random.default_rng(seed)
+
+    def unit(x):
+        return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+    lineages = np.repeat(unit(rng.normal(size=(n_types // 3, d))), 3, axis=0)
+    centers = unit(lineages + 0.25 * rng.normal(size=lineages.shape))
+    w1, w2 = rng.dirichlet(np.ones(n_types)), rng.dirichlet(np.ones(n_types))
+    w1[:2], w2[2:4] = 0, 0
+    l1 = rng.choice(n_types, n, p=w1 / w1.sum())
+    l2 = rng.choice(n_types, m, p=w2 / w2.sum())
+    z1 = unit(centers[l1] + 0.1 * rng.normal(size=(n, d)))
+    z2 = unit(centers[l2] + 0.1 * rng.normal(size=(m, d)))
+    return z1, z2
+
+
+def _peak_rss_gb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**20
+    return float("nan")
+
+
+def _child(args: argparse.Namespace) -> None:
+    from scpairing.pairing import pair
+
+    z1, z2 = clustered(args.n, args.n, seed=args.seed)
+    start = time.perf_counter()
+    result = pair(z1, z2, args.cutoff, method=args.method, k=args.k, block_size=args.block_size)
+    seconds = time.perf_counter() - start
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "peak_gb": _peak_rss_gb(),
+                "objective": result.objective,
+                "pairs": result.n_pairs,
+                "blocks": result.diagnostics["n_blocks"],
+            }
+        )
+    )
+
+
+def _run(method: str, n: int, args: argparse.Namespace) -> dict:
+    cmd = [sys.executable, __file__, "--child", "--method", method, "--n", str(n)]
+    cmd += ["--k", str(args.k), "--block-size", str(args.block_size), "--cutoff", str(args.cutoff)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--compare", type=int, nargs="*", default=[5000, 10000])
+    parser.add_argument("--scale", type=int, nargs="*", default=[])
+    parser.add_argument("--k", type=int, default=50)
+    parser.add_argument("--block-size", type=int, default=20_000)
+    parser.add_argument("--cutoff", type=float, default=0.8)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--method", default="sparse", help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args)
+        return
+    head = f"{'n=m':>8} {'method':>7} {'time s':>8} {'peak GB':>8} {'pairs':>8} {'objective':>11}"
+    print(head + f" {'speedup':>8} {'obj ratio':>9} {'pairs diff':>10}")
+    for n in args.compare:
+        dense = _run("exact", n, args)
+        sparse = _run("sparse", n, args)
+        for name, res in (("dense", dense), ("sparse", sparse)):
+            line = (
+                f"{n:>8} {name:>7} {res['seconds']:>8.1f} {res['peak_gb']:>8.2f} {res['pairs']:>8}"
+            )
+            line += f" {res['objective']:>11.1f}"
+            if name == "sparse":
+                line += f" {dense['seconds'] / res['seconds']:>7.1f}x"
+                line += f" {res['objective'] / dense['objective']:>9.4f}"
+                line += f" {(res['pairs'] - dense['pairs']) / dense['pairs']:>+10.2%}"
+            print(line, flush=True)
+    for n in args.scale:
+        res = _run("sparse", n, args)
+        line = (
+            f"{n:>8} {'sparse':>7} {res['seconds']:>8.1f} {res['peak_gb']:>8.2f} {res['pairs']:>8}"
+        )
+        print(line + f" {res['objective']:>11.1f}   ({res['blocks']} blocks)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

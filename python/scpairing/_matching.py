@@ -1,0 +1,168 @@
+"""Maximum-weight one-to-one matching: dense (exact) and a sparse forward/reverse auction.
+
+The sparse problem: rows ``i`` and columns ``j`` with candidate edges of weight ``w_ij > 0``;
+find a matching (each row and column used at most once) of maximum total weight. Every row gets a
+private "stay unpaired" column of weight 0 and price 0, so every row is always assigned; real
+columns may stay unassigned. This is the asymmetric assignment problem of Bertsekas & Castanon
+(1992), solved with the forward/reverse auction and epsilon scaling:
+
+* forward step (unassigned row): bid for the column of best value ``w_ij - p_j`` and raise its
+  price by (best - second best + eps);
+* reverse step (unassigned real column with a positive price): take the row ``i`` of best value
+  ``w_ij - profit_i`` away from its column if that gains more than ``eps``, else drop the price
+  to 0.
+
+At the end every row is eps-optimal and every unassigned column has price 0, so the prices ``p``
+and the profits ``u_i = max(0, max_j w_ij - p_j)`` are a feasible dual of the LP up to ``eps``
+per row: the primal is within ``n * eps`` of the optimum of the graph. The prices are what
+:func:`scpairing.pairing` uses to look for improving edges outside the graph.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+UNASSIGNED = -1
+DUMMY = -2
+# Cold solves scale eps down from 1e-2; warm re-solves (after adding edges) start lower.
+EPS_COLD = np.array([1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7])
+EPS_WARM = np.array([1e-5, 1e-6, 1e-7])
+
+
+def match_dense(z1: np.ndarray, z2: np.ndarray, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
+    """Exact maximum-weight matching on the full cosine matrix; pairs below ``cutoff`` forbidden.
+
+    Forbidden pairs get weight 0, so the optimum never gains from them and they are dropped after
+    the assignment. Pairs with non-positive similarity never raise the total and are not made.
+    """
+    sims = z1 @ z2.T
+    weights = np.where((sims >= cutoff) & (sims > 0), sims, 0.0)
+    del sims
+    r, c = linear_sum_assignment(weights, maximize=True)
+    keep = weights[r, c] > 0
+    return r[keep].astype(np.int64), c[keep].astype(np.int64)
+
+
+@numba.njit(cache=True)
+def _forward(i, indptr, cols, w, price, row_col, col_row, aw, eps):
+    """One bid of row ``i``; returns the row it outbid (or -1)."""
+    best, second, target, weight = 0.0, -np.inf, DUMMY, 0.0  # dummy column: value 0, price 0
+    for e in range(indptr[i], indptr[i + 1]):
+        value = w[e] - price[cols[e]]
+        if value > best:
+            second, best, target, weight = best, value, cols[e], w[e]
+        elif value > second:
+            second = value
+    row_col[i] = target
+    aw[i] = weight
+    if target == DUMMY:
+        return -1
+    price[target] += best - second + eps
+    loser = col_row[target]
+    col_row[target] = i
+    if loser >= 0:
+        row_col[loser] = UNASSIGNED
+    return loser
+
+
+@numba.njit(cache=True)
+def _profit(i, price, row_col, aw):
+    j = row_col[i]
+    return 0.0 if j < 0 else aw[i] - price[j]
+
+
+@numba.njit(cache=True)
+def _reverse(j, cindptr, crows, cw, price, row_col, col_row, aw, eps):
+    """One reverse step of unassigned column ``j``; returns the column it freed (or -1)."""
+    best, second, target, weight = -np.inf, -np.inf, -1, 0.0
+    for e in range(cindptr[j], cindptr[j + 1]):
+        i = crows[e]
+        value = cw[e] - _profit(i, price, row_col, aw)
+        if value > best:
+            second, best, target, weight = best, value, i, cw[e]
+        elif value > second:
+            second = value
+    if target < 0 or best < eps:
+        price[j] = 0.0
+        return -1
+    price[j] = max(0.0, second - eps)
+    freed = row_col[target]
+    row_col[target] = j
+    col_row[j] = target
+    aw[target] = weight
+    if freed >= 0:
+        col_row[freed] = UNASSIGNED
+        return freed
+    return -1
+
+
+@numba.njit(cache=True)
+def auction(indptr, cols, w, cindptr, crows, cw, price, row_col, col_row, eps_schedule):
+    """Forward/reverse auction with eps scaling, warm-started from ``price`` / assignments.
+
+    ``row_col[i]`` is the column of row ``i`` (``DUMMY``: unpaired, ``UNASSIGNED``: not yet
+    decided), ``col_row[j]`` the row of column ``j`` or -1. All arrays are updated in place.
+    Returns the number of bids (forward and reverse steps).
+    """
+    n, m = row_col.size, col_row.size
+    aw = np.zeros(n)
+    for i in range(n):
+        j = row_col[i]
+        if j >= 0:
+            for e in range(indptr[i], indptr[i + 1]):
+                if cols[e] == j:
+                    aw[i] = w[e]
+    row_queue = np.empty(n, np.int64)
+    col_queue = np.empty(m, np.int64)
+    steps = 0
+    for eps in eps_schedule:
+        # Keep only assignments that are eps-optimal; their columns go to the reverse queue.
+        n_rows, n_cols = 0, 0
+        for i in range(n):
+            best = 0.0
+            for e in range(indptr[i], indptr[i + 1]):
+                best = max(best, w[e] - price[cols[e]])
+            if row_col[i] == UNASSIGNED or _profit(i, price, row_col, aw) < best - eps:
+                j = row_col[i]
+                if j >= 0:
+                    col_row[j] = UNASSIGNED
+                    col_queue[n_cols] = j
+                    n_cols += 1
+                row_col[i] = UNASSIGNED
+                row_queue[n_rows] = i
+                n_rows += 1
+        head = 0  # row_queue is a circular FIFO holding n_rows rows
+        while n_rows > 0:
+            i = row_queue[head]
+            head = (head + 1) % n
+            n_rows -= 1
+            loser = _forward(i, indptr, cols, w, price, row_col, col_row, aw, eps)
+            steps += 1
+            if loser >= 0:
+                row_queue[(head + n_rows) % n] = loser
+                n_rows += 1
+        # Reverse steps never unassign a row, so the phase ends when this stack is empty.
+        while n_cols > 0:
+            n_cols -= 1
+            j = col_queue[n_cols]
+            if col_row[j] != UNASSIGNED or price[j] <= 0.0:
+                continue
+            freed = _reverse(j, cindptr, crows, cw, price, row_col, col_row, aw, eps)
+            steps += 1
+            if freed >= 0 and price[freed] > 0.0:
+                col_queue[n_cols] = freed
+                n_cols += 1
+    return steps
+
+
+@numba.njit(cache=True)
+def row_profits(indptr, cols, w, price):
+    """``u_i = max(0, max_j w_ij - p_j)`` over each row's edges: the dual that goes with ``p``."""
+    n = indptr.size - 1
+    out = np.zeros(n)
+    for i in range(n):
+        for e in range(indptr[i], indptr[i + 1]):
+            out[i] = max(out[i], w[e] - price[cols[e]])
+    return out

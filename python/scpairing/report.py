@@ -1,0 +1,327 @@
+"""The held-out evaluation: train on a paired bridge, judge the integration and the pairing on
+cells the model never saw, and compare generated pairs with imputation.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import anndata as ad
+import numpy as np
+import scipy.sparse as sp
+
+from . import metrics, pl
+from ._validate import check_anndata, check_labels
+from .datasets import bridge_query_split
+
+__all__ = ["evaluate_held_out", "headline", "format_table"]
+
+# Rows of the headline table: (result key path, column title).
+_HEADLINE = (
+    (("foscttm",), "FOSCTTM"),
+    (("recovery", "top1"), "top-1"),
+    (("recovery", "top10"), "top-10"),
+    (("knn", "rna_to_atac"), "kNN RNA->ATAC"),
+    (("knn", "atac_to_rna"), "kNN ATAC->RNA"),
+    (("lisi", "ilisi_modality"), "iLISI modality"),
+    (("lisi", "clisi_label"), "cLISI label"),
+    (("pairing_same", "label_match"), "pair label (same)"),
+    (("pairing_same", "exact_partner"), "pair exact (same)"),
+    (("pairing_disjoint", "label_match"), "pair label (disjoint)"),
+    (("correlation", "paired_vs_real", "ks"), "KS paired-real"),
+    (("correlation", "imputed_vs_real", "ks"), "KS imputed-real"),
+    (("train_seconds",), "train s"),
+)
+
+
+def _binary(x: np.ndarray | sp.spmatrix) -> sp.csr_matrix:
+    out = sp.csr_matrix(x, dtype=np.float32, copy=True)
+    out.data = (out.data > 0).astype(np.float32)
+    out.eliminate_zeros()
+    return out
+
+
+def _integration_metrics(
+    z_rna: np.ndarray, z_atac: np.ndarray, labels: np.ndarray, knn_k: int
+) -> dict[str, Any]:
+    recovery = metrics.partner_recovery(z_rna, z_atac, k=(1, 10))
+    both = np.concatenate([z_rna, z_atac])
+    modality = np.repeat(["rna", "atac"], [len(z_rna), len(z_atac)])
+    return {
+        "foscttm": metrics.foscttm(z_rna, z_atac),
+        "recovery": {"top1": recovery[1], "top10": recovery[10]},
+        "knn": {
+            "rna_to_atac": metrics.knn_accuracy(z_rna, labels, z_atac, labels, k=knn_k),
+            "atac_to_rna": metrics.knn_accuracy(z_atac, labels, z_rna, labels, k=knn_k),
+        },
+        "lisi": {
+            "ilisi_modality": float(metrics.lisi(both, modality).mean()),
+            "clisi_label": float(metrics.lisi(both, np.concatenate([labels, labels])).mean()),
+        },
+    }
+
+
+def _correlations(
+    rna_a: ad.AnnData,
+    atac_a: ad.AnnData,
+    atac_b: ad.AnnData,
+    pairing: Any,
+    imputed_atac: sp.csr_matrix,
+    links: sp.spmatrix,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Gene-peak correlations of the same RNA cells with real, matched and imputed ATAC."""
+    real, real_summary = metrics.gene_peak_correlation(rna_a, atac_a, links)
+    paired, paired_summary = metrics.gene_peak_correlation(
+        rna_a[pairing.index1], atac_b[pairing.index2], links
+    )
+    imputed, imputed_summary = metrics.gene_peak_correlation(
+        rna_a, imputed_atac, links, binarize_atac=False
+    )
+    summary = {
+        "real": real_summary,
+        "paired": paired_summary,
+        "imputed": imputed_summary,
+        "paired_vs_real": metrics.compare_correlations(real, paired),
+        "imputed_vs_real": metrics.compare_correlations(real, imputed),
+    }
+    return summary, {"real": real, "paired": paired, "imputed": imputed}
+
+
+def evaluate_held_out(
+    rna: ad.AnnData,
+    atac: ad.AnnData,
+    *,
+    label_key: str = "cell_type",
+    bridge_fraction: float = 0.3,
+    seed: int = 0,
+    cutoff: float = 0.8,
+    links: sp.spmatrix | np.ndarray | None = None,
+    out_dir: str | Path | None = None,
+    train_kwargs: Mapping[str, Any] | None = None,
+    model_kwargs: Mapping[str, Any] | None = None,
+    knn_k: int = 15,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Train on a paired bridge and evaluate on the held-out, separately embedded query.
+
+    The cells are split (stratified by ``label_key``) into a bridge, on which
+    :class:`scpairing.ScPairing` is trained, and a query whose RNA and ATAC are embedded
+    separately. On the query: FOSCTTM, top-1/top-10 partner recovery, kNN label transfer both
+    ways, iLISI of modality and cLISI of label; pairing of the same query cells (label match and
+    exact-partner rate) and of disjoint halves (RNA of half A with ATAC of half B: label match).
+    With ``links``, the gene-peak correlations of half A's RNA with its real ATAC, with the ATAC
+    matched from half B, and with ATAC imputed by kNN from the bridge are compared.
+
+    Parameters
+    ----------
+    rna, atac
+        Paired raw counts of the same cells in the same order.
+    label_key
+        ``obs`` column of ``rna`` with cell labels.
+    bridge_fraction
+        Fraction of cells in the bridge.
+    seed
+        Seed of the split, the model and the halves.
+    cutoff
+        Similarity cutoff of the pairing.
+    links
+        Genes x peaks links for the correlation comparison; ``None`` skips it.
+    out_dir
+        If given: write ``report.md``, ``metrics.json``, PNG plots, ``model.pt`` and the
+        generated dataset ``paired.h5mu`` (half A's RNA paired with half B's ATAC).
+    train_kwargs
+        Keyword arguments of :meth:`ScPairing.train` (e.g. ``max_epochs``).
+    model_kwargs
+        Extra keyword arguments of :class:`ScPairing` (e.g. ``latent_dim``).
+    knn_k
+        Neighbours for kNN label transfer and imputation.
+    progress
+        Show the training progress bar.
+
+    Returns
+    -------
+    dict
+        Nested results (see :func:`headline` for the main numbers); ``files`` lists what was
+        written.
+    """
+    from .model import ScPairing
+    from .pairing import bridge_pair, pair
+
+    check_anndata(rna, "rna")
+    check_anndata(atac, "atac")
+    if rna.n_obs != atac.n_obs or not (rna.obs_names == atac.obs_names).all():
+        raise ValueError(
+            "`rna` and `atac` must hold the same cells in the same order (paired data)."
+        )
+    labels = check_labels(rna, label_key, "label_key")
+    label_names = np.asarray(rna.obs[label_key].astype("category").cat.categories, dtype=str)
+
+    bridge, query = bridge_query_split(
+        rna.n_obs, labels, bridge_fraction=bridge_fraction, seed=seed
+    )
+    rna_b, atac_b = rna[bridge].copy(), atac[bridge].copy()
+    rna_q, atac_q = rna[query].copy(), atac[query].copy()
+    labels_q = labels[query]
+
+    model = ScPairing({"rna": rna_b, "atac": atac_b}, seed=seed, **dict(model_kwargs or {}))
+    start = time.perf_counter()
+    model.train(progress=progress, **dict(train_kwargs or {}))
+    train_seconds = time.perf_counter() - start
+
+    z_rna = model.embed(rna_q, modality="rna")
+    z_atac = model.embed(atac_q, modality="atac")
+    result: dict[str, Any] = {
+        "n_bridge": int(bridge.size),
+        "n_query": int(query.size),
+        "seed": seed,
+        "cutoff": cutoff,
+        "knn_k": knn_k,
+        "train_seconds": train_seconds,
+        "epochs": len(model.history),
+        **_integration_metrics(z_rna, z_atac, labels_q, knn_k),
+    }
+
+    same = pair(z_rna, z_atac, cutoff=cutoff)
+    result["pairing_same"] = metrics.pairing_accuracy(
+        same, labels_q, labels_q, true_partner=np.arange(query.size)
+    )
+    half_a, half_b = bridge_query_split(query.size, labels_q, bridge_fraction=0.5, seed=seed)
+    disjoint = pair(z_rna[half_a], z_atac[half_b], cutoff=cutoff)
+    result["pairing_disjoint"] = metrics.pairing_accuracy(
+        disjoint, labels_q[half_a], labels_q[half_b]
+    )
+
+    tables: dict[str, Any] = {}
+    if links is not None:
+        imputed = metrics.impute_knn(
+            z_rna[half_a], model.embed(atac_b, modality="atac"), _binary(atac_b.X), k=knn_k
+        )
+        result["correlation"], tables = _correlations(
+            rna_q[half_a], atac_q[half_a], atac_q[half_b], disjoint, imputed, links
+        )
+
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        files = {
+            "embedding": pl.embedding(
+                {"rna": z_rna, "atac": z_atac},
+                {"rna": label_names[labels_q], "atac": label_names[labels_q]},
+                path=out / "embedding.png",
+                seed=seed,
+                title="held-out query in the shared space",
+            ),
+            "similarity": pl.similarity_histogram(
+                {
+                    "matched pairs": same.similarity,
+                    "true partners": np.einsum("ij,ij->i", z_rna, z_atac),
+                },
+                cutoff,
+                path=out / "pair_similarity.png",
+                title="query pairing (same cells)",
+            ),
+        }
+        if tables:
+            files["correlation"] = pl.correlation_distributions(
+                tables, path=out / "gene_peak_correlation.png"
+            )
+        paired = bridge_pair(model, {"rna": rna_q[half_a], "atac": atac_q[half_b]}, cutoff=cutoff)
+        files["paired"] = out / "paired.h5mu"
+        paired.write(files["paired"])
+        files["model"] = out / "model.pt"
+        model.save(files["model"])
+        files["metrics"] = out / "metrics.json"
+        files["report"] = out / "report.md"
+        result["files"] = {name: str(path) for name, path in files.items()}
+        files["metrics"].write_text(json.dumps(result, indent=2, default=float))
+        files["report"].write_text(_markdown(result))
+    return result
+
+
+def _lookup(result: Mapping[str, Any], keys: Sequence[str]) -> float:
+    value: Any = result
+    for key in keys:
+        if not isinstance(value, Mapping) or key not in value:
+            return float("nan")
+        value = value[key]
+    return float(value)
+
+
+def headline(result: Mapping[str, Any]) -> dict[str, float]:
+    """The main numbers of an :func:`evaluate_held_out` result, as ``{title: value}``."""
+    return {title: _lookup(result, keys) for keys, title in _HEADLINE}
+
+
+def format_table(columns: Mapping[str, Mapping[str, float]]) -> str:
+    """A plain-text table with one column per run (e.g. seed) and one row per metric.
+
+    Parameters
+    ----------
+    columns
+        ``{run name: {metric: value}}``; metrics are taken from the first run.
+    """
+    if not columns:
+        return ""
+    metrics_ = list(next(iter(columns.values())))
+    label_width = max(len(m) for m in metrics_)
+    widths = [max(9, len(name)) for name in columns]
+    header = " " * label_width + "".join(
+        f"  {n:>{w}}" for n, w in zip(columns, widths, strict=True)
+    )
+    lines = [header, "-" * len(header)]
+    for metric in metrics_:
+        cells = "".join(
+            f"  {values.get(metric, float('nan')):>{w}.3f}"
+            for values, w in zip(columns.values(), widths, strict=True)
+        )
+        lines.append(metric.ljust(label_width) + cells)
+    return "\n".join(lines)
+
+
+def _markdown(result: Mapping[str, Any]) -> str:
+    lines = [
+        "# scpairing held-out evaluation",
+        "",
+        f"Bridge: {result['n_bridge']} paired cells (model trained on these only, "
+        f"{result['epochs']} epochs, {result['train_seconds']:.1f} s). "
+        f"Query: {result['n_query']} cells, RNA and ATAC embedded separately. "
+        f"Seed {result['seed']}, pairing cutoff {result['cutoff']}.",
+        "",
+        "| metric | value |",
+        "|---|---|",
+    ]
+    lines += [f"| {title} | {value:.3f} |" for title, value in headline(result).items()]
+    lines += [
+        "",
+        "FOSCTTM: fraction of query cells closer than the true partner (0 best, 0.5 random). "
+        "Top-k: true partner among the k nearest cells of the other modality. kNN: label "
+        "transfer accuracy between modalities. iLISI of modality: 1 separated, 2 mixed. "
+        "cLISI of label: 1 pure. 'same': RNA and ATAC of the same query cells are paired; "
+        "'disjoint': RNA of half A is paired with ATAC of half B (a generated dataset).",
+    ]
+    if "correlation" in result:
+        corr = result["correlation"]
+        lines += ["", "## Gene-peak correlations (half A's RNA cells)", ""]
+        lines += ["| ATAC source | mean r | sd r | links | KS vs real | mean diff | sd diff |"]
+        lines += ["|---|---|---|---|---|---|---|"]
+        for name in ("real", "paired", "imputed"):
+            s = corr[name]
+            cmp = corr.get(f"{name}_vs_real", {})
+            lines.append(
+                f"| {name} | {s['mean']:.4f} | {s['sd']:.4f} | {int(s['n'])} | "
+                f"{cmp.get('ks', 0.0):.3f} | {cmp.get('mean_diff', 0.0):+.4f} | "
+                f"{cmp.get('sd_diff', 0.0):+.4f} |"
+            )
+        lines += [
+            "",
+            "real: the cells' own ATAC; paired: ATAC of the matched half-B cell; imputed: mean "
+            f"binarised ATAC of the {result['knn_k']} nearest bridge cells in the shared space.",
+        ]
+    if "files" in result:
+        lines += ["", "## Files", ""]
+        lines += [f"- {name}: `{Path(path).name}`" for name, path in result["files"].items()]
+    return "\n".join(lines) + "\n"

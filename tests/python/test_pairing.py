@@ -1,0 +1,265 @@
+import itertools
+
+import anndata as ad
+import mudata as md
+import numpy as np
+import pandas as pd
+import pytest
+
+from scpairing.pairing import Pairing, bridge_pair, pair, pair_three
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def clustered(n: int, m: int, *, d: int = 10, n_types: int = 12, seed: int = 0):
+    """Clustered unit vectors with different type mixes and private types on each side."""
+    rng = np.random.default_rng(seed)
+    lineages = np.repeat(_unit(rng.normal(size=(n_types // 3, d))), 3, axis=0)
+    centers = _unit(lineages + 0.25 * rng.normal(size=lineages.shape))
+    w1, w2 = rng.dirichlet(np.ones(n_types)), rng.dirichlet(np.ones(n_types))
+    w1[0], w2[1] = 0, 0
+    labels1 = rng.choice(n_types, n, p=w1 / w1.sum())
+    labels2 = rng.choice(n_types, m, p=w2 / w2.sum())
+    z1 = _unit(centers[labels1] + 0.1 * rng.normal(size=(n, d)))
+    z2 = _unit(centers[labels2] + 0.1 * rng.normal(size=(m, d)))
+    return z1, z2, labels1, labels2
+
+
+def check_partition(result: Pairing, n: int, m: int) -> None:
+    for index, unpaired, size in (
+        (result.index1, result.unpaired1, n),
+        (result.index2, result.unpaired2, m),
+    ):
+        cells = np.concatenate([index, unpaired])
+        assert cells.size == size
+        np.testing.assert_array_equal(np.sort(cells), np.arange(size))
+    assert result.n_pairs == result.index1.size == result.index2.size == result.similarity.size
+
+
+def brute_force(z1: np.ndarray, z2: np.ndarray, cutoff: float) -> float:
+    """Best total similarity over every partial one-to-one matching (tiny inputs only)."""
+    sims = z1 @ z2.T
+    best = 0.0
+    n, m = sims.shape
+    for size in range(1, min(n, m) + 1):
+        for rows in itertools.combinations(range(n), size):
+            for cols in itertools.permutations(range(m), size):
+                vals = sims[list(rows), list(cols)]
+                if (vals >= cutoff).all():
+                    best = max(best, float(vals.sum()))
+    return best
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_exact_matches_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    z1, z2 = _unit(rng.normal(size=(5, 3))), _unit(rng.normal(size=(4, 3)))
+    result = pair(z1, z2, cutoff=0.3, method="exact")
+    assert result.objective == pytest.approx(brute_force(z1, z2, 0.3), abs=1e-5)
+    check_partition(result, 5, 4)
+
+
+@pytest.mark.parametrize(("n", "m"), [(1500, 1500), (1200, 1700)])
+def test_sparse_agrees_with_exact(n, m):
+    z1, z2, _, _ = clustered(n, m, seed=n + m)
+    exact = pair(z1, z2, 0.8, method="exact")
+    sparse = pair(z1, z2, 0.8, method="sparse")
+    assert sparse.method == "sparse" and exact.method == "exact"
+    assert sparse.objective >= 0.995 * exact.objective
+    assert sparse.objective <= exact.objective + 1e-3
+    assert abs(sparse.n_pairs - exact.n_pairs) <= 0.005 * exact.n_pairs + 1
+    for result in (exact, sparse):
+        check_partition(result, n, m)
+        assert result.similarity.min() >= 0.8
+        np.testing.assert_allclose(
+            result.similarity,
+            np.einsum("ij,ij->i", z1[result.index1], z2[result.index2]),
+            atol=1e-5,
+        )
+        assert result.objective == pytest.approx(float(result.similarity.sum()), rel=1e-5)
+
+
+def test_repair_recovers_surplus_pairs():
+    z1, z2, _, _ = clustered(1500, 1500, seed=7)
+    plain = pair(z1, z2, 0.8, method="sparse", k=5, repair_rounds=0)
+    repaired = pair(z1, z2, 0.8, method="sparse", k=5)
+    assert repaired.diagnostics["repair_rounds"] >= 1
+    assert repaired.n_pairs > plain.n_pairs
+
+
+def test_blocks_cover_all_cells_and_stay_close_to_exact():
+    z1, z2, _, _ = clustered(1500, 1300, seed=3)
+    exact = pair(z1, z2, 0.8, method="exact")
+    blocked = pair(z1, z2, 0.8, method="sparse", block_size=400)
+    assert blocked.diagnostics["n_blocks"] > 3
+    check_partition(blocked, 1500, 1300)
+    assert blocked.similarity.min() >= 0.8
+    assert blocked.objective >= 0.98 * exact.objective
+
+
+def test_groups_respected_and_deterministic():
+    z1, z2, l1, l2 = clustered(600, 500, seed=4)
+    g1 = np.where(l1 % 2 == 0, "even", "odd")
+    g2 = np.where(l2 % 2 == 0, "even", "odd")
+    g2[:50] = "only_in_2"
+    for method in ("exact", "sparse"):
+        result = pair(z1, z2, 0.5, method=method, groups1=g1, groups2=list(g2))
+        check_partition(result, 600, 500)
+        np.testing.assert_array_equal(g1[result.index1], g2[result.index2])
+        assert not np.isin(np.arange(50), result.index2).any()
+        again = pair(z1, z2, 0.5, method=method, groups1=g1, groups2=list(g2))
+        np.testing.assert_array_equal(result.index1, again.index1)
+        np.testing.assert_array_equal(result.index2, again.index2)
+
+
+def test_high_cutoff_leaves_cells_unpaired():
+    z1, z2, _, _ = clustered(300, 200, seed=5)
+    result = pair(z1, z2, 0.999, method="sparse")
+    check_partition(result, 300, 200)
+    assert result.unpaired1.size >= 100
+    assert (result.similarity >= 0.999).all()
+
+
+def test_bad_inputs():
+    z1, z2, _, _ = clustered(20, 20)
+    with pytest.raises(ValueError, match="unit vectors"):
+        pair(z1 * 2, z2)
+    bad = z1.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        pair(bad, z2)
+    with pytest.raises(ValueError, match="latent dimension"):
+        pair(z1, _unit(np.ones((5, 4))))
+    with pytest.raises(ValueError, match="empty"):
+        pair(np.empty((0, 10), np.float32), z2)
+    with pytest.raises(ValueError, match="cutoff"):
+        pair(z1, z2, cutoff=1.5)
+    with pytest.raises(ValueError, match="method"):
+        pair(z1, z2, method="hungarian")
+    with pytest.raises(ValueError, match="groups1"):
+        pair(z1, z2, groups1=np.zeros(3), groups2=np.zeros(20))
+    with pytest.raises(ValueError, match="together"):
+        pair(z1, z2, groups1=np.zeros(20))
+    with pytest.raises(ValueError, match="`k`"):
+        pair(z1, z2, k=0)
+
+
+class StandInModel:
+    """Embeds a query by reading its (already unit) ``obsm['z']``."""
+
+    name = "stand-in model"
+    latent_dim = 10
+
+    def __init__(self, modalities):
+        self.modalities = list(modalities)
+
+    def embed(self, adata, modality):
+        return np.asarray(adata.obsm["z"], dtype=np.float32)
+
+
+def _query(z: np.ndarray, prefix: str, n_vars: int = 7) -> ad.AnnData:
+    rng = np.random.default_rng(len(z))
+    adata = ad.AnnData(
+        X=rng.poisson(1.0, size=(len(z), n_vars)).astype(np.float32),
+        obs=pd.DataFrame({"batch": ["b0"] * len(z)}, index=[f"{prefix}{i}" for i in range(len(z))]),
+    )
+    adata.var_names = [f"{prefix}_f{j}" for j in range(n_vars)]
+    adata.layers["counts"] = adata.X.copy()
+    adata.obsm["z"] = z
+    return adata
+
+
+def test_bridge_pair_structure_and_provenance():
+    z1, z2, _, _ = clustered(120, 90, seed=6)
+    rna, atac = _query(z1, "r"), _query(z2, "a")
+    mdata = bridge_pair(StandInModel(["rna", "atac"]), {"rna": rna, "atac": atac}, cutoff=0.8)
+    assert isinstance(mdata, md.MuData)
+    assert set(mdata.mod) == {"rna", "atac"}
+    n_pairs = mdata.n_obs
+    assert n_pairs > 0
+    assert list(mdata.obs_names) == [f"pair_{i}" for i in range(n_pairs)]
+    for name, source in (("rna", rna), ("atac", atac)):
+        sub = mdata.mod[name]
+        assert list(sub.obs_names) == list(mdata.obs_names)
+        np.testing.assert_array_equal(sub.obs["source_cell"], mdata.obs[f"{name}_cell"])
+        np.testing.assert_array_equal(sub.X, source[sub.obs["source_cell"].to_numpy()].X)
+        assert "counts" in sub.layers and "batch" in sub.obs
+        assert list(sub.var_names) == list(source.var_names)
+        listed = set(mdata.uns["unpaired"][name]) | set(sub.obs["source_cell"])
+        assert listed == set(source.obs_names)
+        assert len(listed) == len(mdata.uns["unpaired"][name]) + n_pairs
+    sims = np.einsum(
+        "ij,ij->i",
+        rna[mdata.obs["rna_cell"].to_numpy()].obsm["z"],
+        atac[mdata.obs["atac_cell"].to_numpy()].obsm["z"],
+    )
+    np.testing.assert_allclose(mdata.obs["similarity"], sims, atol=1e-5)
+    assert (mdata.obs["similarity"] >= 0.8).all()
+    info = mdata.uns["scpairing"]
+    assert info["model"] == "stand-in model" and info["cutoff"] == 0.8
+    assert info["method"] == "exact"
+    assert info["objective"] == pytest.approx(float(sims.sum()), rel=1e-5)
+
+
+def test_bridge_pair_rejects_bad_queries():
+    z1, z2, _, _ = clustered(30, 30)
+    model = StandInModel(["rna", "atac"])
+    with pytest.raises(KeyError, match="protein"):
+        bridge_pair(model, {"rna": _query(z1, "r"), "protein": _query(z2, "p")})
+    with pytest.raises(TypeError, match="queries"):
+        bridge_pair(model, [z1, z2])
+    with pytest.raises(ValueError, match="2 or 3"):
+        bridge_pair(model, {"rna": _query(z1, "r")})
+
+
+def test_trimodal_pairing():
+    rng = np.random.default_rng(8)
+    truth = _unit(rng.normal(size=(200, 10)))
+    z = {
+        "rna": _unit(truth + 0.05 * rng.normal(size=truth.shape)),
+        "atac": _unit(truth + 0.2 * rng.normal(size=truth.shape)),
+        "protein": _unit(truth[::-1] + 0.05 * rng.normal(size=truth.shape)),
+    }
+    index, similarity, unpaired, _ = pair_three(z, 0.5, method="exact")
+    for name, emb in z.items():
+        cells = np.concatenate([index[name], unpaired[name]])
+        np.testing.assert_array_equal(np.sort(cells), np.arange(len(emb)))
+    assert similarity.size > 150
+    # the correct triples (rna i, atac i, protein 199 - i) are recovered
+    assert (index["rna"] == index["atac"]).mean() > 0.9
+    assert (index["protein"] == 199 - index["rna"]).mean() > 0.9
+
+    queries = {name: _query(emb, name[0]) for name, emb in z.items()}
+    mdata = bridge_pair(StandInModel(list(z)), md.MuData(queries), cutoff=0.5)
+    assert set(mdata.mod) == set(z) and mdata.n_obs == similarity.size
+    for name in z:
+        assert f"{name}_cell" in mdata.obs
+        assert len(mdata.uns["unpaired"][name]) + mdata.n_obs == 200
+
+
+def test_bridge_pair_with_trained_model():
+    from scpairing import ScPairing
+
+    rng = np.random.default_rng(9)
+    latent = rng.normal(size=(240, 4))
+
+    def modality(prefix, n_dims):
+        adata = ad.AnnData(X=rng.poisson(1.0, size=(240, 12)).astype(np.float32))
+        adata.obs_names = [f"c{i}" for i in range(240)]
+        adata.var_names = [f"{prefix}{j}" for j in range(12)]
+        adata.obsm[f"X_{prefix}"] = (latent @ rng.normal(size=(4, n_dims))).astype(np.float32)
+        return adata
+
+    rna, atac = modality("pca", 10), modality("lsi", 8)
+    model = ScPairing(
+        {"rna": rna[:160], "atac": atac[:160]},
+        reductions={"rna": "X_pca", "atac": "X_lsi"},
+        latent_dim=8,
+        seed=0,
+    ).train(max_epochs=5, progress=False)
+    mdata = bridge_pair(model, {"rna": rna[160:], "atac": atac[160:]}, cutoff=0.0)
+    assert mdata.uns["scpairing"]["model"] == model.name
+    assert mdata.n_obs + len(mdata.uns["unpaired"]["rna"]) == 80
+    assert mdata.n_obs > 0 and (mdata.obs["similarity"] >= 0).all()
