@@ -108,7 +108,8 @@ PairCells <- function(model_or_bridge, rna, atac, cutoff = 0.8, assays = NULL, .
     .py_try(py_model$embed(queries[[modality]], modality = modality),
             paste0("embedding ", modality))
   })
-  result <- .py_try(do.call(scp$pair, c(list(z_py$rna, z_py$atac, cutoff = cutoff), list(...))),
+  result <- .py_try(do.call(scp$pair, c(list(z_py$rna, z_py$atac, cutoff = cutoff),
+                                        .py_args(list(...)))),
                     "PairCells")
   index <- function(name) {
     as.integer(reticulate::py_to_r(reticulate::py_get_attr(result, name))) + 1L

@@ -47,8 +47,8 @@
              reduction = unname(reductions), stringsAsFactors = FALSE)
 }
 
-# AnnData of one modality: the assay's counts (always when fitting from counts, and when
-# present otherwise) and, in reduction mode, the reduction as obsm "X_<reduction>".
+# AnnData of one modality: the assay's counts (when the model fits its own reduction) or
+# the Seurat reduction as obsm "X_<reduction>".
 .modality_anndata <- function(object, row, batch = NULL, counts_needed = TRUE) {
   cells <- SeuratObject::Cells(object)
   anndata <- .py_import("anndata")
@@ -81,10 +81,19 @@
     stop("Arguments in `...` must be named.", call. = FALSE)
   }
   names(options) <- gsub(".", "_", names(options), fixed = TRUE)
+  options <- .py_args(options)
   inspect <- .py_import("inspect")
   init_args <- .py_names(inspect$signature(py_model_class)$parameters)
   to_init <- names(options) %in% init_args
   list(init = options[to_init], train = options[!to_init])
+}
+
+# Whole numbers given as R doubles (`k = 50`) become Python ints.
+.py_args <- function(args) {
+  lapply(args, function(value) {
+    whole <- is.double(value) && length(value) == 1 && !is.na(value) && value == round(value)
+    if (whole && abs(value) < .Machine$integer.max) as.integer(value) else value
+  })
 }
 
 .as_py_int <- function(value, argname) {
@@ -155,8 +164,7 @@ RunScPairing <- function(object, reductions = c(RNA = "pca", ATAC = "lsi"),
   spec$dims <- NA_integer_
   for (i in seq_len(nrow(spec))) {
     row <- spec[i, ]
-    counts_needed <- is.na(row$reduction) || row$assay %in% SeuratObject::Assays(object)
-    data[[row$modality]] <- .modality_anndata(object, row, batch, counts_needed)
+    data[[row$modality]] <- .modality_anndata(object, row, batch, is.na(row$reduction))
     if (is.na(row$reduction)) {
       spec$dims[i] <- nrow(object[[row$assay]])
     } else {
@@ -170,6 +178,10 @@ RunScPairing <- function(object, reductions = c(RNA = "pca", ATAC = "lsi"),
          batch_key = batch, latent_dim = latent.dim, seed = seed),
     options$init
   )), "RunScPairing")
+  if (isTRUE(verbose)) {
+    message("scPairing: training on ", reticulate::py_str(py_model$device), " (",
+            reticulate::py_to_r(py_model$name), ")")
+  }
   .py_try(do.call(py_model$train, c(list(max_epochs = max.epochs, progress = isTRUE(verbose)),
                                     options$train)), "RunScPairing (training)")
   for (i in seq_len(nrow(spec))) {

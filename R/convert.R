@@ -35,7 +35,9 @@
 # Counts of an assay as a features x cells dgCMatrix (SeuratObject 5 keeps them in layers).
 .assay_counts <- function(object, assay) {
   counts <- if (utils::packageVersion("SeuratObject") >= "5.0.0") {
-    SeuratObject::LayerData(object, assay = assay, layer = "counts")
+    # Looked up at run time: SeuratObject 4 has no LayerData().
+    layer_data <- getExportedValue("SeuratObject", "LayerData")
+    layer_data(object, assay = assay, layer = "counts")
   } else {
     SeuratObject::GetAssayData(object, slot = "counts", assay = assay)
   }

@@ -1,4 +1,10 @@
-# Runs the testthat suite against the installed package and prints a closing line CI can read.
+# Runs the testthat suite against the installed package and prints a closing line CI can read
+# (`make test-r`, from the repository root). R CMD check runs every R file in tests/ from inside
+# tests/; there tests/testthat.R already runs the suite, so this file does nothing.
+if (!dir.exists("tests/testthat")) {
+  message("run_testthat.R: not run from the repository root; tests/testthat.R runs the suite.")
+  quit(status = 0)
+}
 suppressPackageStartupMessages({
   library(testthat)
   library(scPairing)

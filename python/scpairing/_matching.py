@@ -20,15 +20,21 @@ per row: the primal is within ``n * eps`` of the optimum of the graph. The price
 
 from __future__ import annotations
 
+import time
+
 import numba
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+
+from ._neighbors import ClusterIndex
 
 UNASSIGNED = -1
 DUMMY = -2
 # Cold solves scale eps down from 1e-2; warm re-solves (after adding edges) start lower.
 EPS_COLD = np.array([1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7])
 EPS_WARM = np.array([1e-5, 1e-6, 1e-7])
+# An edge outside the graph is added when it beats its row's profit by more than this.
+TOL = 1e-6
 
 
 def match_dense(z1: np.ndarray, z2: np.ndarray, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
@@ -166,3 +172,123 @@ def row_profits(indptr, cols, w, price):
         for e in range(indptr[i], indptr[i + 1]):
             out[i] = max(out[i], w[e] - price[cols[e]])
     return out
+
+
+
+class _Graph:
+    """Candidate edges with CSR (by row) and CSC (by column) views for the auction."""
+
+    def __init__(self, n: int, m: int) -> None:
+        self.n, self.m = n, m
+        self.rows = np.empty(0, np.int64)
+        self.cols = np.empty(0, np.int64)
+        self.w = np.empty(0, np.float64)
+
+    def add(self, rows: np.ndarray, cols: np.ndarray, sims: np.ndarray) -> int:
+        """Add the edges not yet present; returns how many were new."""
+        key_old = self.rows * self.m + self.cols
+        key, first = np.unique(rows * self.m + cols, return_index=True)
+        fresh = first[~np.isin(key, key_old, assume_unique=True)]
+        self.rows = np.concatenate([self.rows, rows[fresh]])
+        self.cols = np.concatenate([self.cols, cols[fresh]])
+        self.w = np.concatenate([self.w, sims[fresh].astype(np.float64)])
+        return int(fresh.size)
+
+    def views(self) -> tuple[np.ndarray, ...]:
+        by_row = np.argsort(self.rows, kind="stable")
+        by_col = np.argsort(self.cols, kind="stable")
+        indptr = np.searchsorted(self.rows[by_row], np.arange(self.n + 1))
+        cindptr = np.searchsorted(self.cols[by_col], np.arange(self.m + 1))
+        return (
+            indptr,
+            self.cols[by_row],
+            self.w[by_row],
+            cindptr,
+            self.rows[by_col],
+            self.w[by_col],
+        )
+
+
+def match_sparse(
+    z1: np.ndarray,
+    z2: np.ndarray,
+    cutoff: float,
+    *,
+    k: int,
+    rounds: int,
+    probe: int | None,
+    n_clusters: int,
+    seed: int,
+    add_k: int = 5,
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Matching on a sparse candidate graph grown by dual pricing (column generation).
+
+    1. Graph: each cell's top-``k`` partners (both directions) at similarity >= ``cutoff``.
+    2. Solve it with the auction; its prices ``v`` (set 2) and profits ``u`` (set 1) are an
+       (eps-)optimal dual of the graph problem.
+    3. Pricing: an edge outside the graph can improve the matching only if
+       ``s_ij - v_j > u_i`` (a violated dual constraint). Search every cell's best *reduced*
+       similarity (both directions), add the ``add_k`` most violated edges per cell, re-solve warm
+       from the current prices; repeat at most ``rounds`` times or until nothing is violated.
+
+    After the first round only cells whose profit / price went down (or whose search was cut at
+    ``add_k``) are searched again: any other pair was checked before and can't have become
+    violated. The last pricing pass gives a dual bound for the *full* problem when the search is
+    exhaustive (``probe=None``): ``sum_i max(u_i, best_i) + sum_j max(v_j, best_j)`` (+ tolerance)
+    with ``best`` the largest reduced similarity a re-checked cell found.
+
+    Returns
+    -------
+    rows, cols, info
+        The pairs and ``info`` with ``search``/``solve`` seconds, ``rounds``, ``edges``, ``bids``,
+        ``dual_bound`` (``nan`` if the search was approximate) and ``n_clusters``.
+    """
+    n, m = z1.shape[0], z2.shape[0]
+    cutoff = max(cutoff, float(np.nextafter(np.float32(0), np.float32(1))))
+    info = {"search": 0.0, "solve": 0.0, "rounds": 0, "bids": 0, "dual_bound": np.nan}
+    t0 = time.perf_counter()
+    index = ClusterIndex(z1, z2, n_clusters, seed)
+    graph = _Graph(n, m)
+    r1, c1, s1, _ = index.search(0, k, cutoff, probe=probe)
+    c2, r2, s2, _ = index.search(1, k, cutoff, probe=probe)
+    graph.add(np.concatenate([r1, r2]), np.concatenate([c1, c2]), np.concatenate([s1, s2]))
+    info["search"] += time.perf_counter() - t0
+
+    price = np.zeros(m)
+    row_col = np.full(n, UNASSIGNED, np.int64)
+    col_row = np.full(m, UNASSIGNED, np.int64)
+    eps = EPS_COLD
+    active1, active2 = np.ones(n, bool), np.ones(m, bool)
+    last_profit, last_price = np.zeros(n), np.zeros(m)
+    while True:
+        t0 = time.perf_counter()
+        views = graph.views()
+        info["bids"] += auction(*views, price, row_col, col_row, eps)
+        profit = row_profits(views[0], views[1], views[2], price)
+        info["solve"] += time.perf_counter() - t0
+        if eps is EPS_WARM:
+            # A pair checked before can only become violated if its row's profit or its
+            # column's price went down since: re-check those cells (and truncated searches).
+            active1 |= profit < last_profit
+            active2 |= price < last_price
+        eps, last_profit, last_price = EPS_WARM, profit, price.copy()
+
+        t0 = time.perf_counter()
+        r1, c1, s1, best1 = index.search(0, add_k, cutoff, price, profit + TOL, probe, active1)
+        c2, r2, s2, best2 = index.search(1, add_k, cutoff, profit, price + TOL, probe, active2)
+        if probe is None:
+            bound = np.maximum(profit + TOL, best1).sum() + np.maximum(price + TOL, best2).sum()
+            info["dual_bound"] = float(bound)
+        active1 = np.bincount(r1, minlength=n) >= add_k
+        active2 = np.bincount(c2, minlength=m) >= add_k
+        added = graph.add(
+            np.concatenate([r1, r2]), np.concatenate([c1, c2]), np.concatenate([s1, s2])
+        )
+        info["search"] += time.perf_counter() - t0
+        if added == 0 or info["rounds"] >= rounds:
+            break
+        info["rounds"] += 1
+    info["edges"] = int(graph.rows.size)
+    info["n_clusters"] = int(index.centers.shape[0])
+    real = np.flatnonzero(row_col >= 0)
+    return real, row_col[real], info

@@ -10,7 +10,6 @@ from typing import Any
 
 import anndata as ad
 import numpy as np
-from sklearn.cluster import MiniBatchKMeans
 from tqdm.auto import tqdm
 
 from . import _validate
@@ -19,6 +18,9 @@ from ._matching import match_dense, match_sparse
 METHODS = ("auto", "exact", "sparse")
 # "auto" solves exactly up to this many matrix entries (2000 x 2000 cells: about 0.1 GB, < 1 s).
 EXACT_MAX_ENTRIES = 4_000_000
+# Above this many cell pairs the pricing search is approximate by default (``probe="auto"``).
+EXHAUSTIVE_MAX_ENTRIES = 10**10
+AUTO_PROBE = 16_384
 
 
 @dataclass
@@ -39,9 +41,13 @@ class Pairing:
     method
         ``"exact"`` or ``"sparse"`` (what actually ran).
     timings
-        Seconds per step (``blocking``, ``search_and_solve``, ``total``).
+        Seconds per step: ``search`` (clustering and neighbour / pricing searches), ``solve``
+        (matching) and ``total``.
     diagnostics
-        ``n_blocks`` (independent sub-problems solved) and ``repair_rounds``.
+        Sparse runs: ``rounds`` (pricing rounds), ``edges`` (final graph size), ``bids``
+        (auction steps), ``n_clusters`` and ``dual_bound``: an upper bound on the best possible
+        objective, proven when the search was exhaustive (``nan`` otherwise; summed over groups).
+        ``gap`` is ``dual_bound / objective - 1``.
     """
 
     index1: np.ndarray
@@ -52,7 +58,7 @@ class Pairing:
     objective: float
     method: str
     timings: dict[str, float] = field(default_factory=dict)
-    diagnostics: dict[str, int] = field(default_factory=dict)
+    diagnostics: dict[str, float] = field(default_factory=dict)
 
     @property
     def n_pairs(self) -> int:
@@ -65,11 +71,12 @@ def pair(
     cutoff: float = 0.8,
     *,
     method: str = "auto",
-    k: int = 50,
+    k: int = 10,
     groups1: Sequence | np.ndarray | None = None,
     groups2: Sequence | np.ndarray | None = None,
-    block_size: int = 20_000,
-    repair_rounds: int = 3,
+    block_size: int = 400,
+    repair_rounds: int = 20,
+    probe: int | str | None = "auto",
     seed: int = 0,
     progress: bool = False,
 ) -> Pairing:
@@ -85,25 +92,32 @@ def pair(
         non-positive similarity never raise the total and are not made either.
     method
         ``"exact"``: maximum-weight matching on the full ``n x m`` matrix (scipy; O(nm) memory,
-        about cubic time: fine to ~10k cells). ``"sparse"``: never builds the full matrix; the
-        matching is solved on each cell's top-``k`` cross-modal neighbours (both directions)
-        plus repair edges towards cells left unpaired. Sets larger than ``block_size`` are
-        first split into blocks of similar cells (k-means on both sets together) and the cells
-        left unpaired are matched again across blocks. ``"auto"``: exact up to
-        2000 x 2000 cells, sparse above.
+        about cubic time: fine to ~10k cells). ``"sparse"``: never builds the full matrix. An
+        auction solves the matching on each cell's top-``k`` partners; its dual prices then
+        show which edges outside that graph could improve the matching (similarity minus
+        partner's price above the cell's profit), those are added and the matching re-solved,
+        until none is left (exact on the full problem when the search is exhaustive) or
+        ``repair_rounds`` is spent. ``"auto"``: exact up to 2000 x 2000 cells, sparse above.
     k
-        Neighbours per cell in the sparse graph.
+        Neighbours per cell in the initial sparse graph.
     groups1, groups2
         Optional labels (one per cell, e.g. cell type or batch); cells are only paired within the
         same label. Give both or neither.
     block_size
-        Largest set size solved as one sparse problem.
+        Cells per cluster of the search index: the sets are clustered into about
+        ``(n + m) / block_size`` clusters and cluster pairs that cannot reach ``cutoff`` are
+        never compared.
     repair_rounds
-        Most repair rounds per sparse problem (0 disables repair).
+        Most pricing rounds (0: solve the top-``k`` graph only).
+    probe
+        Most cells of the other set searched per cluster in a pricing round (most promising
+        clusters first). ``None``: exhaustive, which makes the result optimal up to
+        ``diagnostics["dual_bound"]``; ``"auto"``: exhaustive up to 10^10 cell pairs
+        (100k x 100k), 16384 above (approximate; no proven bound).
     seed
-        Seed of the block k-means; results are deterministic for a given seed.
+        Seed of the clustering; results are deterministic for a given seed.
     progress
-        Show progress bars.
+        Show a progress bar over groups.
 
     Returns
     -------
@@ -131,47 +145,73 @@ def pair(
     n, m = z1.shape[0], z2.shape[0]
     if method == "auto":
         method = "exact" if n * m <= EXACT_MAX_ENTRIES else "sparse"
+    probe = _check_probe(probe, n * m)
 
-    stats = {"blocking": 0.0, "search_and_solve": 0.0, "n_blocks": 0, "repair_rounds": 0}
+    stats: dict[str, float] = {"search": 0.0, "solve": 0.0}
+    diagnostics: dict[str, float] = {}
 
     def solve(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t0 = time.perf_counter()
         if method == "exact":
-            stats["n_blocks"] += 1
-            t0 = time.perf_counter()
             r, c = match_dense(z1[a], z2[b], cutoff)
-            stats["search_and_solve"] += time.perf_counter() - t0
+            stats["solve"] += time.perf_counter() - t0
             return a[r], b[c]
-        return _match_blocked(
-            z1, z2, a, b, cutoff, k, block_size, repair_rounds, seed, stats, progress
+        r, c, info = match_sparse(
+            z1[a],
+            z2[b],
+            cutoff,
+            k=k,
+            rounds=repair_rounds,
+            probe=probe,
+            n_clusters=int(np.ceil((a.size + b.size) / block_size)),
+            seed=seed,
         )
+        for key in ("search", "solve"):
+            stats[key] += info.pop(key)
+        for key, value in info.items():
+            diagnostics[key] = diagnostics.get(key, 0) + value
+        return a[r], b[c]
 
     parts = _group_parts(groups1, groups2, n, m)
     pairs1, pairs2 = [], []
     for a, b in tqdm(parts, desc="groups", disable=not progress or len(parts) < 2):
-        r, c = solve(a, b)
-        pairs1.append(r)
-        pairs2.append(c)
+        if a.size and b.size:
+            r, c = solve(a, b)
+            pairs1.append(r)
+            pairs2.append(c)
     index1 = np.concatenate(pairs1) if pairs1 else np.empty(0, dtype=np.int64)
     index2 = np.concatenate(pairs2) if pairs2 else np.empty(0, dtype=np.int64)
     order = np.argsort(index1, kind="stable")
     index1, index2 = index1[order], index2[order]
     similarity = np.einsum("ij,ij->i", z1[index1], z2[index2]).astype(np.float32)
-    stats_t = {key: float(stats[key]) for key in ("blocking", "search_and_solve")}
-    stats_t["total"] = time.perf_counter() - start
+    # float32 rounding can put a pair found at the cutoff a hair below it: never report those.
+    keep = similarity >= np.float32(cutoff)
+    index1, index2, similarity = index1[keep], index2[keep], similarity[keep]
+    objective = float(similarity.sum(dtype=np.float64))
+    if "dual_bound" in diagnostics and objective > 0:
+        diagnostics["gap"] = diagnostics["dual_bound"] / objective - 1.0
+    timings = dict(stats, total=time.perf_counter() - start)
     return Pairing(
         index1=index1,
         index2=index2,
         similarity=similarity,
         unpaired1=np.setdiff1d(np.arange(n, dtype=np.int64), index1),
         unpaired2=np.setdiff1d(np.arange(m, dtype=np.int64), index2),
-        objective=float(similarity.sum(dtype=np.float64)),
+        objective=objective,
         method=method,
-        timings=stats_t,
-        diagnostics={
-            "n_blocks": int(stats["n_blocks"]),
-            "repair_rounds": int(stats["repair_rounds"]),
-        },
+        timings=timings,
+        diagnostics=diagnostics,
     )
+
+
+def _check_probe(probe: object, entries: int) -> int | None:
+    if probe == "auto":
+        return None if entries <= EXHAUSTIVE_MAX_ENTRIES else AUTO_PROBE
+    if probe is None:
+        return None
+    if isinstance(probe, bool) or not isinstance(probe, (int, np.integer)) or probe < 1:
+        raise ValueError(f"`probe` must be a positive integer, None or 'auto'; got {probe!r}.")
+    return int(probe)
 
 
 def _check_cutoff(cutoff: object) -> float:
@@ -204,65 +244,6 @@ def _group_parts(
         )
         for g in common
     ]
-
-
-def _match_blocked(
-    z1: np.ndarray,
-    z2: np.ndarray,
-    free1: np.ndarray,
-    free2: np.ndarray,
-    cutoff: float,
-    k: int,
-    block_size: int,
-    repair_rounds: int,
-    seed: int,
-    stats: dict[str, Any],
-    progress: bool,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Sparse matching of ``z1[free1]`` with ``z2[free2]``, split into blocks of similar cells.
-
-    Cells left unpaired by one pass are matched again across blocks (fewer blocks each time)
-    until a pass adds no pair or everything fits in one block.
-    """
-    out1, out2 = [], []
-    for attempt in itertools.count():
-        if free1.size == 0 or free2.size == 0:
-            break
-        n_blocks = int(np.ceil(max(free1.size, free2.size) / block_size))
-        t0 = time.perf_counter()
-        if n_blocks > 1:
-            both = np.concatenate([z1[free1], z2[free2]])
-            kmeans = MiniBatchKMeans(
-                n_blocks, random_state=seed + attempt, n_init=1, batch_size=4096
-            )
-            labels = kmeans.fit_predict(both)
-            blocks = [
-                (free1[labels[: free1.size] == b], free2[labels[free1.size :] == b])
-                for b in range(n_blocks)
-            ]
-        else:
-            blocks = [(free1, free2)]
-        stats["blocking"] += time.perf_counter() - t0
-        t0 = time.perf_counter()
-        new = 0
-        for a, b in tqdm(blocks, desc=f"pairing blocks (pass {attempt + 1})", disable=not progress):
-            if a.size == 0 or b.size == 0:
-                continue
-            r, c, rounds = match_sparse(z1[a], z2[b], cutoff, k, repair_rounds)
-            stats["n_blocks"] += 1
-            stats["repair_rounds"] += rounds
-            out1.append(a[r])
-            out2.append(b[c])
-            new += r.size
-        stats["search_and_solve"] += time.perf_counter() - t0
-        if n_blocks == 1 or new == 0:
-            break
-        free1 = np.setdiff1d(free1, np.concatenate(out1))
-        free2 = np.setdiff1d(free2, np.concatenate(out2))
-    if not out1:
-        empty = np.empty(0, dtype=np.int64)
-        return empty, empty.copy()
-    return np.concatenate(out1), np.concatenate(out2)
 
 
 def _affinity(za: np.ndarray, zb: np.ndarray, n_sample: int = 2000) -> float:

@@ -100,7 +100,7 @@ def test_rna_hvg_selection(snare):
 
 def test_tfidf_values_on_hand_computed_matrix():
     counts = np.array([[2, 0, 1, 0], [1, 1, 0, 0], [0, 3, 1, 1]])
-    red = pp.ATACReduction(1, drop_first=False)
+    red = pp.ATACReduction(1, drop_first=False, tfidf="log")
     red.idf_ = np.array([3 / 2, 3 / 2, 3 / 2, 3 / 1])  # 3 cells / binarised peak totals
     x = sp.csr_matrix(counts)
     totals = np.array([2.0, 2.0, 3.0])  # binarised cell totals
@@ -116,6 +116,24 @@ def test_tfidf_values_on_hand_computed_matrix():
     # without binarising, TF uses the counts themselves
     tf_counts = red._tfidf(pp._float_values(x, binarize=False), np.array([3.0, 2.0, 5.0])).toarray()
     np.testing.assert_allclose(tf_counts[0, 0], np.log1p(2 / 3 * 1.5e4), rtol=1e-6)
+    # the default "idf" variant: binarised counts times log(IDF), no per-cell term frequency
+    red_idf = pp.ATACReduction(1, drop_first=False)
+    red_idf.idf_ = red.idf_
+    idf_values = red_idf._tfidf(pp._float_values(x, binarize=True), totals).toarray()
+    np.testing.assert_allclose(idf_values, (counts > 0) * np.log(red.idf_), rtol=1e-6)
+
+
+def test_atac_l2_normalisation_gives_unit_rows_and_rejects_bad_options(snare):
+    atac = snare[1]
+    scores = pp.ATACReduction(8).fit_transform(atac)
+    norms = np.linalg.norm(scores, axis=1)
+    np.testing.assert_allclose(norms[norms > 0], 1.0, rtol=1e-5)
+    standardised = pp.ATACReduction(8, normalize="standardize", tfidf="log").fit_transform(atac)
+    np.testing.assert_allclose(standardised.std(0, ddof=1), 1.0, rtol=1e-3)
+    with pytest.raises(ValueError, match="tfidf"):
+        pp.ATACReduction(8, tfidf="bm25")
+    with pytest.raises(ValueError, match="normalize"):
+        pp.ATACReduction(8, normalize="max")
 
 
 def test_lsi_matches_svd_of_hand_tfidf():
@@ -124,9 +142,10 @@ def test_lsi_matches_svd_of_hand_tfidf():
     counts[:, 0] = np.maximum(counts[:, 0], 1)
     adata = ad.AnnData(counts, var={"x": np.arange(12)})
     adata.var_names = [f"chr1:{100 * i}-{100 * i + 50}" for i in range(12)]
-    red = pp.ATACReduction(3, drop_first=True).fit(adata)
     binary = (counts > 0).astype(float)
     idf = 40 / binary.sum(0)
+    # Signac's variant, standardised components
+    red = pp.ATACReduction(3, drop_first=True, tfidf="log", normalize="standardize").fit(adata)
     tfidf = np.log1p(binary / binary.sum(1, keepdims=True) * idf * 1e4)
     _, _, vt = np.linalg.svd(tfidf, full_matrices=False)
     scores = tfidf @ vt[1:4].T
@@ -134,6 +153,13 @@ def test_lsi_matches_svd_of_hand_tfidf():
     ours = red.transform(adata)
     np.testing.assert_allclose(np.abs(np.sum(ours * scores, 0)) / 39, 1.0, atol=1e-4)
     np.testing.assert_allclose(ours.std(0, ddof=1), 1.0, atol=1e-4)
+    # the default: binary x log(IDF), unit-length rows (components agree up to sign)
+    red = pp.ATACReduction(3, drop_first=True).fit(adata)
+    tfidf = binary * np.log(idf)
+    _, _, vt = np.linalg.svd(tfidf, full_matrices=False)
+    scores = tfidf @ vt[1:4].T
+    scores /= np.linalg.norm(scores, axis=1, keepdims=True)
+    np.testing.assert_allclose(np.abs(red.transform(adata)), np.abs(scores), atol=1e-4)
 
 
 def test_protein_pca_and_passthrough():

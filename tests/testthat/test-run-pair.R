@@ -129,3 +129,18 @@ test_that("the peaks assay is a Signac ChromatinAssay on which LinkPeaks runs", 
                               genes.use = genes, verbose = FALSE)
   expect_s4_class(Signac::Links(paired), "GRanges")
 })
+
+test_that("`...` reaches the Python model and training by name", {
+  skip_if_no_scpairing()
+  object <- SeuratObject::pbmc_small
+  expect_equal(scPairing:::.py_args(list(k = 50, lr = 0.5, groups = c(1, 2))),
+               list(k = 50L, lr = 0.5, groups = c(1, 2)))
+  expect_message(
+    trained <- RunScPairing(object, reductions = c(RNA = "pca", ATAC = "tsne"), max.epochs = 1,
+                            n.hidden = 16, batch.size = 32, verbose = TRUE),
+    "training on cpu|training on cuda"
+  )
+  py_model <- scPairing:::.py_model(GetScPairingModel(trained))
+  expect_equal(reticulate::py_to_r(py_model$config)$n_hidden, 16L)
+  expect_equal(reticulate::py_to_r(py_model$history$`__len__`()), 1L)
+})
