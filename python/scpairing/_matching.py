@@ -174,7 +174,6 @@ def row_profits(indptr, cols, w, price):
     return out
 
 
-
 class _Graph:
     """Candidate edges with CSR (by row) and CSC (by column) views for the auction."""
 
@@ -223,7 +222,8 @@ def match_sparse(
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Matching on a sparse candidate graph grown by dual pricing (column generation).
 
-    1. Graph: each cell's top-``k`` partners (both directions) at similarity >= ``cutoff``.
+    1. Graph: each cell's top-``k`` partners (both directions) at similarity >= ``cutoff``
+       among the cells of the few nearest clusters.
     2. Solve it with the auction; its prices ``v`` (set 2) and profits ``u`` (set 1) are an
        (eps-)optimal dual of the graph problem.
     3. Pricing: an edge outside the graph can improve the matching only if
@@ -249,8 +249,10 @@ def match_sparse(
     t0 = time.perf_counter()
     index = ClusterIndex(z1, z2, n_clusters, seed)
     graph = _Graph(n, m)
-    r1, c1, s1, _ = index.search(0, k, cutoff, probe=probe)
-    c2, r2, s2, _ = index.search(1, k, cutoff, probe=probe)
+    # The first graph only seeds the auction (pricing finds what it misses): search nearby cells.
+    seed_probe = 4 * max(1, (n + m) // max(1, n_clusters))
+    r1, c1, s1, _ = index.search(0, k, cutoff, probe=seed_probe)
+    c2, r2, s2, _ = index.search(1, k, cutoff, probe=seed_probe)
     graph.add(np.concatenate([r1, r2]), np.concatenate([c1, c2]), np.concatenate([s1, s2]))
     info["search"] += time.perf_counter() - t0
 

@@ -12,6 +12,7 @@ atlas-size inputs; ``probe=None`` is exhaustive.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import torch
 from sklearn.cluster import KMeans
@@ -47,7 +48,8 @@ class ClusterIndex:
         centers = km.cluster_centers_.astype(np.float32)
         centers /= np.maximum(np.linalg.norm(centers, axis=1, keepdims=True), 1e-12)
         self.centers = torch.from_numpy(centers).to(self.device)
-        self.z = [torch.from_numpy(np.ascontiguousarray(z)).to(self.device) for z in (z1, z2)]
+        self.z_np = [np.ascontiguousarray(z, dtype=np.float32) for z in (z1, z2)]
+        self.z = [torch.from_numpy(z).to(self.device) for z in self.z_np]
         self.members, self.radius = [], []
         for z in self.z:
             label, cos = self._assign(z)
@@ -108,68 +110,102 @@ class ClusterIndex:
             largest ``s - offset`` seen (``-inf`` if none): with ``probe=None`` the true maximum
             wherever it exceeds the threshold.
         """
-        query, base = self.z[side], self.z[1 - side]
         (q_order, q_ptr), (b_order, b_ptr) = self.members[side], self.members[1 - side]
-        nq, nb = query.shape[0], base.shape[0]
+        nq, nb = self.z_np[side].shape[0], self.z_np[1 - side].shape[0]
         offsets = np.zeros(nb) if offsets is None else offsets
         thresholds = np.full(nq, -np.inf) if thresholds is None else thresholds
-        # s - offset in one product: [q, 1] . [b, -offset]; s >= cutoff <=> that >= cutoff - offset.
-        base_aug = torch.cat(
-            [base, -torch.from_numpy(offsets.astype(np.float32)).to(self.device)[:, None]], 1
-        )
-        query_aug = torch.cat([query, torch.ones(nq, 1, device=self.device)], 1)
-        floor = torch.from_numpy((cutoff - offsets).astype(np.float32)).to(self.device)
-        # Per base cluster: the smallest offset of a member (for the bound).
         n_clusters = b_ptr.size - 1
         min_off = np.full(n_clusters, np.inf)
         nonempty = np.diff(b_ptr) > 0
         min_off[nonempty] = np.minimum.reduceat(offsets[b_order], b_ptr[:-1][nonempty])
         max_gap = np.arccos(np.clip(cutoff, -1, 1))
         r_q, r_b = self.radius[side], self.radius[1 - side]
-        out_r, out_c, out_s = [], [], []
+        query_np, base_np = self.z_np[side], self.z_np[1 - side]
+        centers = self.centers.cpu().numpy()
+        base_sorted = np.ascontiguousarray(base_np[b_order])
+        off_sorted = offsets[b_order].astype(np.float64)
         best_all = np.full(nq, -np.inf)
+        queries, query_cluster, cand_lists = [], [], []
         for a in range(n_clusters):
-            queries = q_order[q_ptr[a] : q_ptr[a + 1]]
+            members = q_order[q_ptr[a] : q_ptr[a + 1]]
             if active is not None:
-                queries = queries[active[queries]]
-            if queries.size == 0:
+                members = members[active[members]]
+            if members.size == 0:
                 continue
             gap = np.maximum(self.center_angle[a] - r_q[a] - r_b, 0.0)
             bound = np.cos(gap) - min_off
-            ok = nonempty & (gap <= max_gap) & (bound > thresholds[queries].min())
-            cand = np.flatnonzero(ok)
+            cand = np.flatnonzero(nonempty & (gap <= max_gap) & (bound > thresholds[members].min()))
             cand = cand[np.argsort(-bound[cand], kind="stable")]
-            sizes = b_ptr[cand + 1] - b_ptr[cand]
             if probe is not None:
+                sizes = b_ptr[cand + 1] - b_ptr[cand]
                 cand = cand[: max(1, int(np.searchsorted(np.cumsum(sizes), probe)) + 1)]
-            if cand.size == 0:
-                continue
-            bases = np.concatenate([b_order[b_ptr[c] : b_ptr[c + 1]] for c in cand])
-            bases_t = torch.from_numpy(bases).to(self.device)
-            base_z, base_floor = base_aug[bases_t], floor[bases_t]
-            kk = min(k, bases.size)
-            step = max(1, BLOCK_ENTRIES // bases.size)
-            for start in range(0, queries.size, step):
-                qi = queries[start : start + step]
-                reduced = query_aug[torch.from_numpy(qi).to(self.device)] @ base_z.T
-                reduced.masked_fill_(reduced < base_floor, -torch.inf)
-                vals, idx = torch.topk(reduced, kk, dim=1)
-                best_all[qi] = vals[:, 0].cpu().numpy()
-                thr = torch.from_numpy(thresholds[qi].astype(np.float32)).to(self.device)
-                r, c = (vals > thr[:, None]).nonzero(as_tuple=True)
-                rows = torch.from_numpy(qi).to(self.device)[r]
-                cols = bases_t[idx[r, c]]
-                sims = (query[rows] * base[cols]).sum(1)
-                keep = sims >= cutoff  # float32 rounding of the shifted test
-                out_r.append(rows[keep].cpu().numpy())
-                out_c.append(cols[keep].cpu().numpy())
-                out_s.append(sims[keep].cpu().numpy())
-        if not out_r:
+            queries.append(members)
+            query_cluster.append(np.full(members.size, len(cand_lists)))
+            cand_lists.append(cand)
+        if not queries:
             empty = np.empty(0, dtype=np.int64)
             return empty, empty.copy(), np.empty(0, np.float32), best_all
+        queries = np.concatenate(queries)
+        cand_ptr = np.concatenate([[0], np.cumsum([c.size for c in cand_lists])])
+        cols, vals, sims = _scan(
+            query_np, queries, np.concatenate(query_cluster), cand_ptr,
+            np.concatenate(cand_lists).astype(np.int64), centers, b_ptr, r_b, min_off,
+            base_sorted, off_sorted, float(cutoff), float(max_gap), thresholds, k,
+        )  # fmt: skip
+        best_all[queries] = vals[:, 0]
+        r, c = np.nonzero(vals > thresholds[queries][:, None])
         return (
-            np.concatenate(out_r).astype(np.int64),
-            np.concatenate(out_c).astype(np.int64),
-            np.concatenate(out_s).astype(np.float32),
+            queries[r].astype(np.int64),
+            b_order[cols[r, c]].astype(np.int64),
+            sims[r, c],
             best_all,
         )
+
+
+@numba.njit(parallel=True, cache=True)
+def _scan(
+    query, queries, query_cluster, cand_ptr, cand_all, centers, b_ptr, r_b, min_off, base, off,
+    cutoff, max_gap, thr, k,
+):  # fmt: skip
+    """Exact top-``k`` of ``s - off`` (``s >= cutoff``) over the candidate clusters of a query.
+
+    Query ``t`` scans the clusters ``cand_all[cand_ptr[g]:cand_ptr[g + 1]]``, ``g =
+    query_cluster[t]``.
+    Per query, a cluster is skipped when the angle from the query to its centre minus its radius
+    rules out ``cutoff``, or when ``max s - min off`` can't beat the query's threshold.
+    Returns positions in ``base`` (sorted by cluster), reduced values and similarities.
+    """
+    nq, d = queries.size, query.shape[1]
+    cols = np.full((nq, k), -1, np.int64)
+    vals = np.full((nq, k), -np.inf)
+    sims = np.zeros((nq, k), np.float32)
+    for t in numba.prange(nq):
+        q = query[queries[t]]
+        limit = thr[queries[t]]
+        g = query_cluster[t]
+        for c in cand_all[cand_ptr[g] : cand_ptr[g + 1]]:
+            cos_c = 0.0
+            for x in range(d):
+                cos_c += q[x] * centers[c, x]
+            gap = max(np.arccos(min(1.0, max(-1.0, cos_c))) - r_b[c], 0.0)
+            if gap > max_gap or np.cos(gap) - min_off[c] <= max(limit, vals[t, k - 1]):
+                continue
+            for j in range(b_ptr[c], b_ptr[c + 1]):
+                s = np.float32(0.0)
+                for x in range(d):
+                    s += q[x] * base[j, x]
+                if s < cutoff:
+                    continue
+                value = s - off[j]
+                if value <= vals[t, k - 1]:
+                    continue
+                pos = k - 1  # insertion into the sorted top-k row
+                while pos > 0 and vals[t, pos - 1] < value:
+                    vals[t, pos] = vals[t, pos - 1]
+                    cols[t, pos] = cols[t, pos - 1]
+                    sims[t, pos] = sims[t, pos - 1]
+                    pos -= 1
+                vals[t, pos] = value
+                cols[t, pos] = j
+                sims[t, pos] = s
+    return cols, vals, sims

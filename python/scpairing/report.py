@@ -78,8 +78,10 @@ def _correlations(
     paired, paired_summary = metrics.gene_peak_correlation(
         rna_a[pairing.index1], atac_b[pairing.index2], links
     )
+    # Same peak names as the real ATAC so that per-link correlations line up.
+    imputed_ad = ad.AnnData(imputed_atac, obs=rna_a.obs[[]], var=atac_a.var[[]])
     imputed, imputed_summary = metrics.gene_peak_correlation(
-        rna_a, imputed_atac, links, binarize_atac=False
+        rna_a, imputed_ad, links, binarize_atac=False
     )
     summary = {
         "real": real_summary,

@@ -120,7 +120,9 @@ def test_demo_quick_end_to_end(tmp_path, capsys):
     assert 0.0 <= result["foscttm"] <= 1.0
     # A stratified subset of QUICK_CELLS / n of the cells (rounding may drop one).
     assert abs(result["n_bridge"] + result["n_query"] - cli.QUICK_CELLS) <= 1
-    assert np.isfinite(result["correlation"]["paired_vs_real"]["ks"])
+    for name in ("paired_vs_real", "imputed_vs_real"):
+        assert np.isfinite(result["correlation"][name]["ks"])
+        assert np.isfinite(result["correlation"][name]["link_r"])
 
 
 def test_headline_and_format_table():

@@ -6,6 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scipy.optimize import linear_sum_assignment
+
+from scpairing._matching import EPS_COLD, UNASSIGNED, _Graph, auction
 from scpairing.pairing import Pairing, bridge_pair, pair, pair_three
 
 
@@ -81,22 +84,50 @@ def test_sparse_agrees_with_exact(n, m):
         assert result.objective == pytest.approx(float(result.similarity.sum()), rel=1e-5)
 
 
-def test_repair_recovers_surplus_pairs():
+def test_pricing_recovers_surplus_pairs_and_proves_bound():
     z1, z2, _, _ = clustered(1500, 1500, seed=7)
-    plain = pair(z1, z2, 0.8, method="sparse", k=5, repair_rounds=0)
-    repaired = pair(z1, z2, 0.8, method="sparse", k=5)
-    assert repaired.diagnostics["repair_rounds"] >= 1
-    assert repaired.n_pairs > plain.n_pairs
+    exact = pair(z1, z2, 0.8, method="exact")
+    plain = pair(z1, z2, 0.8, method="sparse", k=3, repair_rounds=0)
+    priced = pair(z1, z2, 0.8, method="sparse", k=3)
+    assert priced.diagnostics["rounds"] >= 1
+    assert priced.n_pairs > plain.n_pairs
+    # exhaustive pricing: the dual bound is a proven upper bound and nearly tight
+    for result in (plain, priced):
+        assert result.diagnostics["dual_bound"] >= exact.objective - 1e-3
+    assert priced.diagnostics["gap"] < 1e-4
+    assert priced.objective == pytest.approx(exact.objective, rel=1e-5)
 
 
-def test_blocks_cover_all_cells_and_stay_close_to_exact():
+def test_approximate_probe_covers_all_cells_and_stays_close_to_exact():
     z1, z2, _, _ = clustered(1500, 1300, seed=3)
     exact = pair(z1, z2, 0.8, method="exact")
-    blocked = pair(z1, z2, 0.8, method="sparse", block_size=400)
-    assert blocked.diagnostics["n_blocks"] > 3
-    check_partition(blocked, 1500, 1300)
-    assert blocked.similarity.min() >= 0.8
-    assert blocked.objective >= 0.98 * exact.objective
+    approx = pair(z1, z2, 0.8, method="sparse", block_size=50, probe=200)
+    assert approx.diagnostics["n_clusters"] > 20
+    assert np.isnan(approx.diagnostics["dual_bound"])
+    check_partition(approx, 1500, 1300)
+    assert approx.similarity.min() >= 0.8
+    assert approx.objective >= 0.98 * exact.objective
+
+
+def test_auction_matches_scipy_on_random_graphs():
+    rng = np.random.default_rng(11)
+    for n, m in ((40, 30), (30, 45)):
+        weights = np.where(rng.random((n, m)) < 0.2, rng.uniform(0.5, 1.0, (n, m)), 0.0)
+        rows, cols = np.nonzero(weights)
+        graph = _Graph(n, m)
+        graph.add(rows, cols, weights[rows, cols])
+        price = np.zeros(m)
+        row_col = np.full(n, UNASSIGNED, np.int64)
+        col_row = np.full(m, UNASSIGNED, np.int64)
+        auction(*graph.views(), price, row_col, col_row, EPS_COLD)
+        real = np.flatnonzero(row_col >= 0)
+        assert np.unique(row_col[real]).size == real.size
+        np.testing.assert_array_equal(col_row[row_col[real]], real)
+        assert (price[col_row < 0] == 0).all()
+        r, c = linear_sum_assignment(weights, maximize=True)
+        best = weights[r, c].sum()
+        assert weights[real, row_col[real]].all()
+        assert weights[real, row_col[real]].sum() == pytest.approx(best, abs=n * 1e-6)
 
 
 def test_groups_respected_and_deterministic():
@@ -144,6 +175,8 @@ def test_bad_inputs():
         pair(z1, z2, groups1=np.zeros(20))
     with pytest.raises(ValueError, match="`k`"):
         pair(z1, z2, k=0)
+    with pytest.raises(ValueError, match="`probe`"):
+        pair(z1, z2, probe="all")
 
 
 class StandInModel:
