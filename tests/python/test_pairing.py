@@ -5,7 +5,6 @@ import mudata as md
 import numpy as np
 import pandas as pd
 import pytest
-
 from scipy.optimize import linear_sum_assignment
 
 from scpairing._matching import EPS_COLD, UNASSIGNED, _Graph, auction
