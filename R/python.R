@@ -68,6 +68,9 @@ scpairing_python <- function() {
       stop("The Python interpreter ", found$path, " (from ", found$source,
            ") does not exist. ", .setup_hint, call. = FALSE)
     }
+    # Binding through RETICULATE_PYTHON also stops reticulate from probing the working
+    # directory (e.g. a pyproject.toml it would try to read as a poetry project).
+    if (!nzchar(Sys.getenv("RETICULATE_PYTHON"))) Sys.setenv(RETICULATE_PYTHON = found$path)
     reticulate::use_python(found$path, required = TRUE)
   }
   if (!reticulate::py_module_available("scpairing")) {

@@ -219,6 +219,7 @@ def match_sparse(
     n_clusters: int,
     seed: int,
     add_k: int = 5,
+    deadline: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Matching on a sparse candidate graph grown by dual pricing (column generation).
 
@@ -229,7 +230,8 @@ def match_sparse(
     3. Pricing: an edge outside the graph can improve the matching only if
        ``s_ij - v_j > u_i`` (a violated dual constraint). Search every cell's best *reduced*
        similarity (both directions), add the ``add_k`` most violated edges per cell, re-solve warm
-       from the current prices; repeat at most ``rounds`` times or until nothing is violated.
+       from the current prices; repeat at most ``rounds`` times or until nothing is violated;
+       no new round starts after ``deadline`` (a ``time.perf_counter()`` value).
 
     After the first round only cells whose profit / price went down (or whose search was cut at
     ``add_k``) are searched again: any other pair was checked before and can't have become
@@ -287,7 +289,8 @@ def match_sparse(
             np.concatenate([r1, r2]), np.concatenate([c1, c2]), np.concatenate([s1, s2])
         )
         info["search"] += time.perf_counter() - t0
-        if added == 0 or info["rounds"] >= rounds:
+        late = deadline is not None and time.perf_counter() > deadline
+        if added == 0 or info["rounds"] >= rounds or late:
             break
         info["rounds"] += 1
     info["edges"] = int(graph.rows.size)

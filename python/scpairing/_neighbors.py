@@ -122,7 +122,11 @@ class ClusterIndex:
         r_q, r_b = self.radius[side], self.radius[1 - side]
         query_np, base_np = self.z_np[side], self.z_np[1 - side]
         centers = self.centers.cpu().numpy()
-        base_sorted = np.ascontiguousarray(base_np[b_order])
+        # Within each cluster, base cells go by increasing offset: a scan can stop at the first
+        # cell whose offset rules it out, since every later cell of that cluster is worse.
+        cluster_of = np.repeat(np.arange(n_clusters), np.diff(b_ptr))
+        b_order = b_order[np.lexsort((offsets[b_order], cluster_of))]
+        base_t = np.ascontiguousarray(base_np[b_order].T)
         off_sorted = offsets[b_order].astype(np.float64)
         best_all = np.full(nq, -np.inf)
         queries, query_cluster, cand_lists = [], [], []
@@ -149,8 +153,8 @@ class ClusterIndex:
         cand_ptr = np.concatenate([[0], np.cumsum([c.size for c in cand_lists])])
         cols, vals, sims = _scan(
             query_np, queries, np.concatenate(query_cluster), cand_ptr,
-            np.concatenate(cand_lists).astype(np.int64), centers, b_ptr, r_b, min_off,
-            base_sorted, off_sorted, float(cutoff), float(max_gap), thresholds, k,
+            np.concatenate(cand_lists).astype(np.int64), centers, b_ptr, r_b,
+            base_t, off_sorted, float(cutoff), float(max_gap), thresholds, k,
         )  # fmt: skip
         best_all[queries] = vals[:, 0]
         r, c = np.nonzero(vals > thresholds[queries][:, None])
@@ -162,9 +166,9 @@ class ClusterIndex:
         )
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, fastmath=True)
 def _scan(
-    query, queries, query_cluster, cand_ptr, cand_all, centers, b_ptr, r_b, min_off, base, off,
+    query, queries, query_cluster, cand_ptr, cand_all, centers, b_ptr, r_b, base_t, off,
     cutoff, max_gap, thr, k,
 ):  # fmt: skip
     """Exact top-``k`` of ``s - off`` (``s >= cutoff``) over the candidate clusters of a query.
@@ -172,14 +176,19 @@ def _scan(
     Query ``t`` scans the clusters ``cand_all[cand_ptr[g]:cand_ptr[g + 1]]``, ``g =
     query_cluster[t]``.
     Per query, a cluster is skipped when the angle from the query to its centre minus its radius
-    rules out ``cutoff``, or when ``max s - min off`` can't beat the query's threshold.
-    Returns positions in ``base`` (sorted by cluster), reduced values and similarities.
+    rules out ``cutoff``; its cells (sorted by ``off``) are scanned until ``max s - off`` can't
+    beat the query's threshold. ``base_t`` holds the base cells as columns, sorted by cluster.
+    Returns positions in that order, reduced values and similarities.
     """
     nq, d = queries.size, query.shape[1]
     cols = np.full((nq, k), -1, np.int64)
     vals = np.full((nq, k), -np.inf)
     sims = np.zeros((nq, k), np.float32)
+    width = 0
+    for c in range(b_ptr.size - 1):
+        width = max(width, b_ptr[c + 1] - b_ptr[c])
     for t in numba.prange(nq):
+        buf = np.empty(width, np.float32)
         q = query[queries[t]]
         limit = thr[queries[t]]
         g = query_cluster[t]
@@ -188,12 +197,21 @@ def _scan(
             for x in range(d):
                 cos_c += q[x] * centers[c, x]
             gap = max(np.arccos(min(1.0, max(-1.0, cos_c))) - r_b[c], 0.0)
-            if gap > max_gap or np.cos(gap) - min_off[c] <= max(limit, vals[t, k - 1]):
+            if gap > max_gap:
                 continue
-            for j in range(b_ptr[c], b_ptr[c + 1]):
-                s = np.float32(0.0)
-                for x in range(d):
-                    s += q[x] * base[j, x]
+            bound = np.cos(gap)
+            # Offsets increase within a cluster: cells from ``stop`` on can't beat the limit.
+            start, stop = b_ptr[c], b_ptr[c]
+            while stop < b_ptr[c + 1] and bound - off[stop] > max(limit, vals[t, k - 1]):
+                stop += 1
+            # Similarities of the whole run first: base_t is (d, nb), so this loop vectorises.
+            buf[: stop - start] = 0.0
+            for x in range(d):
+                qx = q[x]
+                for j in range(start, stop):
+                    buf[j - start] += qx * base_t[x, j]
+            for j in range(start, stop):
+                s = buf[j - start]
                 if s < cutoff:
                     continue
                 value = s - off[j]

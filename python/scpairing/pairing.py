@@ -77,6 +77,7 @@ def pair(
     block_size: int = 400,
     repair_rounds: int = 20,
     probe: int | str | None = "auto",
+    time_budget: float | None = None,
     seed: int = 0,
     progress: bool = False,
 ) -> Pairing:
@@ -114,6 +115,10 @@ def pair(
         clusters first). ``None``: exhaustive, which makes the result optimal up to
         ``diagnostics["dual_bound"]``; ``"auto"``: exhaustive up to 10^10 cell pairs
         (100k x 100k), 16384 above (approximate; no proven bound).
+    time_budget
+        Seconds after which no new pricing round starts (``None``: no limit). The result is
+        then the matching of the last graph, and with an exhaustive search
+        ``diagnostics["dual_bound"]`` still proves how far it can be from the optimum.
     seed
         Seed of the clustering; results are deterministic for a given seed.
     progress
@@ -141,6 +146,12 @@ def pair(
     ):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"`{name}` must be an integer >= {low}; got {value!r}.")
+    if time_budget is not None and (
+        isinstance(time_budget, bool)
+        or not isinstance(time_budget, (int, float, np.integer, np.floating))
+        or not time_budget > 0
+    ):
+        raise ValueError(f"`time_budget` must be a positive number of seconds or None; got {time_budget!r}.")
     seed = _validate.check_seed(seed)
     n, m = z1.shape[0], z2.shape[0]
     if method == "auto":
@@ -165,6 +176,7 @@ def pair(
             probe=probe,
             n_clusters=int(np.ceil((a.size + b.size) / block_size)),
             seed=seed,
+            deadline=None if time_budget is None else start + time_budget,
         )
         for key in ("search", "solve"):
             stats[key] += info.pop(key)
@@ -369,7 +381,9 @@ def bridge_pair(
         sub.obs["source_cell"] = sub.obs_names.to_numpy()
         sub.obs_names = pair_names
         mods[name] = sub
-    mdata = md.MuData(mods)
+    # New mudata behaviour (the future default): don't pull modality obs columns into mdata.obs.
+    with md.set_options(pull_on_update=False):
+        mdata = md.MuData(mods)
     for name in names:
         mdata.obs[f"{name}_cell"] = queries[name].obs_names.to_numpy()[index[name]]
     mdata.obs["similarity"] = similarity

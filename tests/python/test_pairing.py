@@ -8,6 +8,7 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 
 from scpairing._matching import EPS_COLD, UNASSIGNED, _Graph, auction
+from scpairing._neighbors import ClusterIndex
 from scpairing.pairing import Pairing, bridge_pair, pair, pair_three
 
 
@@ -106,6 +107,28 @@ def test_approximate_probe_covers_all_cells_and_stays_close_to_exact():
     check_partition(approx, 1500, 1300)
     assert approx.similarity.min() >= 0.8
     assert approx.objective >= 0.98 * exact.objective
+
+
+@pytest.mark.parametrize("side", [0, 1])
+def test_pruned_search_matches_brute_force_with_offsets(side):
+    z1, z2, _, _ = clustered(700, 500, seed=5)
+    rng = np.random.default_rng(side)
+    index = ClusterIndex(z1, z2, n_clusters=12, seed=0)
+    query, base = (z1, z2) if side == 0 else (z2, z1)
+    offsets = np.where(rng.random(base.shape[0]) < 0.2, 0.0, rng.uniform(0, 0.5, base.shape[0]))
+    thresholds = rng.uniform(0.3, 0.6, query.shape[0])
+    rows, cols, sims, best = index.search(side, 3, 0.8, offsets, thresholds)
+    sims_all = query @ base.T
+    reduced = np.where(sims_all >= 0.8, sims_all - offsets, -np.inf)
+    true_best = reduced.max(axis=1)
+    hit = true_best > thresholds
+    np.testing.assert_allclose(best[hit], true_best[hit], atol=1e-5)
+    assert (best[~hit] <= thresholds[~hit] + 1e-6).all()
+    # every returned edge qualifies, and each query gets min(3, #qualifying) edges
+    assert (sims >= 0.8).all() and (sims - offsets[cols] > thresholds[rows]).all()
+    np.testing.assert_allclose(sims, sims_all[rows, cols], atol=1e-5)
+    counts = np.bincount(rows, minlength=query.shape[0])
+    np.testing.assert_array_equal(counts, np.minimum(3, (reduced > thresholds[:, None]).sum(1)))
 
 
 def test_auction_matches_scipy_on_random_graphs():
