@@ -118,11 +118,12 @@ LoadScPairingModel <- function(path, assays = c(RNA = "RNA", ATAC = "peaks", ADT
   py_model <- .py_try(.scp()$ScPairing$load(normalizePath(path)), "LoadScPairingModel")
   modalities <- as.character(reticulate::py_to_r(py_model$modalities))
   assay_of <- stats::setNames(unname(assays), .python_modality(names(assays), "assays"))
-  reductions <- reticulate::py_get_attr(py_model, "_reductions")
+  reductions <- py_model$reductions
+  input_dims <- py_model$input_dims
   spec <- do.call(rbind, lapply(modalities, function(modality) {
     reduction <- reductions$get(modality)
     key <- if (inherits(reduction, "python.builtin.str")) reticulate::py_to_r(reduction)
-    dims <- reticulate::py_to_r(reticulate::py_get_attr(py_model, "_input_mean")$get(modality)$size)
+    dims <- reticulate::py_to_r(input_dims$get(modality))
     data.frame(name = modality, modality = modality,
                assay = if (is.na(assay_of[modality])) modality else unname(assay_of[modality]),
                reduction = if (is.null(key)) NA_character_ else sub("^X_", "", key),

@@ -8,6 +8,7 @@ Each run is a fresh subprocess so its peak RSS (VmHWM) is its own.
     python benchmarks/bench_pairing.py                      # 5k and 10k vs dense
     python benchmarks/bench_pairing.py --compare 20000      # 20k vs dense (~3 min, ~8 GB)
     python benchmarks/bench_pairing.py --compare --scale 100000 300000
+    python benchmarks/bench_pairing.py --compare --scale 1000000 --time-budget 300
 
 Columns: wall time and its search (clustering + neighbour/pricing searches) / solve (matching)
 split, peak RSS, pairs, objective; against dense: speedup, objective ratio, pair-count difference;
@@ -56,7 +57,13 @@ def _child(args: argparse.Namespace) -> None:
 
     z1, z2 = clustered(args.n, args.n, seed=args.seed)
     start = time.perf_counter()
-    result = pair(z1, z2, args.cutoff, method=args.method, k=args.k, block_size=args.block_size)
+    probe = (
+        None if args.probe == "none" else args.probe if args.probe == "auto" else int(args.probe)
+    )
+    result = pair(
+        z1, z2, args.cutoff, method=args.method, k=args.k, block_size=args.block_size,
+        probe=probe, time_budget=args.time_budget,
+    )  # fmt: skip
     seconds = time.perf_counter() - start
     diag = result.diagnostics
     print(
@@ -78,6 +85,9 @@ def _child(args: argparse.Namespace) -> None:
 def _run(method: str, n: int, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--child", "--method", method, "--n", str(n)]
     cmd += ["--k", str(args.k), "--block-size", str(args.block_size), "--cutoff", str(args.cutoff)]
+    cmd += ["--probe", args.probe]
+    if args.time_budget is not None:
+        cmd += ["--time-budget", str(args.time_budget)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -90,6 +100,8 @@ def main() -> None:
     parser.add_argument("--block-size", type=int, default=400)
     parser.add_argument("--cutoff", type=float, default=0.8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--probe", default="auto", help="'auto', 'none' (exhaustive) or an int")
+    parser.add_argument("--time-budget", type=float, default=None, help="seconds (sparse only)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--method", default="sparse", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)

@@ -164,6 +164,16 @@ class ScPairing:
         return list(self.module.modalities)
 
     @property
+    def reductions(self) -> dict[str, str | pp.Reduction]:
+        """Per modality: the ``.obsm`` key read, or the fitted :mod:`scpairing.pp` reduction."""
+        return dict(self._reductions)
+
+    @property
+    def input_dims(self) -> dict[str, int]:
+        """Width of each modality's representation (the encoder input)."""
+        return {m: int(mean.shape[0]) for m, mean in self._input_mean.items()}
+
+    @property
     def latent_dim(self) -> int:
         return self.config["latent_dim"]
 
@@ -423,7 +433,7 @@ class ScPairing:
             "config": self.config,
             "train_config": self.train_config.to_dict(),
             "modalities": self.modalities,
-            "input_dims": {m: int(x.shape[0]) for m, x in self._input_mean.items()},
+            "input_dims": self.input_dims,
             "input_mean": {m: torch.from_numpy(x) for m, x in self._input_mean.items()},
             "input_scale": self._input_scale,
             "reductions": _numpy_to_torch(reductions),

@@ -151,7 +151,9 @@ def pair(
         or not isinstance(time_budget, (int, float, np.integer, np.floating))
         or not time_budget > 0
     ):
-        raise ValueError(f"`time_budget` must be a positive number of seconds or None; got {time_budget!r}.")
+        raise ValueError(
+            f"`time_budget` must be a positive number of seconds or None; got {time_budget!r}."
+        )
     seed = _validate.check_seed(seed)
     n, m = z1.shape[0], z2.shape[0]
     if method == "auto":

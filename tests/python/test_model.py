@@ -200,3 +200,10 @@ def test_predict_needs_count_decoders(paired_reps):
     model = trained(paired_reps, epochs=1)
     with pytest.raises(ValueError, match="count_decoders=True"):
         model.predict(paired_reps["rna"], source="rna", target="atac")
+
+
+def test_public_accessors(paired_reps):
+    model = scp.ScPairing(paired_reps, reductions=REPS, latent_dim=4)
+    assert model.reductions == {"rna": "X_rep", "atac": "X_rep"}
+    assert model.input_dims == {"rna": 20, "atac": 15}
+    assert "rna+atac" in model.name and "untrained" in repr(model)

@@ -98,6 +98,20 @@ def test_pricing_recovers_surplus_pairs_and_proves_bound():
     assert priced.objective == pytest.approx(exact.objective, rel=1e-5)
 
 
+def test_time_budget_stops_pricing_with_an_honest_bound():
+    z1, z2, _, _ = clustered(1500, 1500, seed=7)
+    exact = pair(z1, z2, 0.8, method="exact")
+    quick = pair(z1, z2, 0.8, method="sparse", k=3, time_budget=1e-9)
+    full = pair(z1, z2, 0.8, method="sparse", k=3)
+    assert quick.diagnostics["rounds"] == 0 < full.diagnostics["rounds"]
+    check_partition(quick, 1500, 1500)
+    assert quick.objective < full.objective
+    assert quick.diagnostics["dual_bound"] >= exact.objective - 1e-3
+    assert quick.diagnostics["gap"] >= exact.objective / quick.objective - 1 - 1e-6
+    with pytest.raises(ValueError, match="`time_budget`"):
+        pair(z1, z2, time_budget=0)
+
+
 def test_approximate_probe_covers_all_cells_and_stays_close_to_exact():
     z1, z2, _, _ = clustered(1500, 1300, seed=3)
     exact = pair(z1, z2, 0.8, method="exact")
