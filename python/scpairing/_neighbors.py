@@ -201,9 +201,9 @@ def _scan(
                 continue
             bound = np.cos(gap)
             # Offsets increase within a cluster: cells from ``stop`` on can't beat the limit.
-            start, stop = b_ptr[c], b_ptr[c]
-            while stop < b_ptr[c + 1] and bound - off[stop] > max(limit, vals[t, k - 1]):
-                stop += 1
+            start = b_ptr[c]
+            floor = max(limit, vals[t, k - 1])
+            stop = start + np.searchsorted(off[start : b_ptr[c + 1]], bound - floor)
             # Similarities of the whole run first: base_t is (d, nb), so this loop vectorises.
             buf[: stop - start] = 0.0
             for x in range(d):

@@ -92,7 +92,8 @@ def check_modality_dict(
     for name, adata in out.items():
         if adata.n_obs != first.n_obs:
             raise ValueError(
-                f"`{argname}`: {name!r} has {adata.n_obs} cells but {first_name!r} has {first.n_obs}; "
+                f"`{argname}`: {name!r} has {adata.n_obs} cells but {first_name!r} has "
+                f"{first.n_obs}; "
                 "a paired dataset needs the same cells in every modality."
             )
         if not (adata.obs_names == first.obs_names).all():
@@ -124,7 +125,8 @@ def check_unit_vectors(z: np.ndarray, argname: str, atol: float = 1e-3) -> np.nd
     if not np.allclose(norms, 1.0, atol=atol):
         worst = float(np.abs(norms - 1).max())
         raise ValueError(
-            f"`{argname}` must hold unit vectors (rows of norm 1); the largest deviation is {worst:.3g}. "
+            f"`{argname}` must hold unit vectors (rows of norm 1); the largest deviation is "
+            f"{worst:.3g}. "
             "Use model.embed(...) output or normalise the rows."
         )
     return z

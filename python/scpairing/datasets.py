@@ -25,7 +25,8 @@ def snareseq2_mop() -> tuple[ad.AnnData, ad.AnnData]:
     rna, atac
         Raw counts (cells x genes, cells x peaks) of the same cells in the same order.
         ``obs`` holds ``cell_type`` (15 classes), ``cell_type_fine`` (23) and ``batch``
-        (12 samples). Peak names are ``chrN:start-end``. Provenance: ``data/snareseq2_mop/README.md``.
+        (12 samples). Peak names are ``chrN:start-end``.
+        Provenance: ``data/snareseq2_mop/README.md``.
     """
     with resources.as_file(_data_path("rna.h5ad")) as rna_path:
         rna = ad.read_h5ad(rna_path)
