@@ -4,8 +4,10 @@ Both sets are clustered together (spherical k-means centroids); every cluster ke
 angular radius of its members around the centroid. Two cells whose clusters' centroids are more
 than ``arccos(cutoff) + r_a + r_b`` apart cannot reach ``cutoff`` (triangle inequality on the
 sphere), so the search skips those cluster pairs *exactly*. The search ranks partners by the
-*reduced* similarity ``s_ij - offset_j`` (offset = a dual price; 0 for plain nearest neighbours)
-and also skips clusters whose bound ``max s - min offset`` cannot beat a query's threshold.
+*reduced* similarity ``s_ij - offset_j`` (offset = a dual price; 0 for plain nearest neighbours).
+Members of a cluster are kept sorted by offset, so a query's scan of a cluster stops at the first
+cell whose ``max s - offset`` cannot beat its threshold (a whole cluster is skipped when even its
+lowest offset cannot).
 ``probe`` caps the base cells searched per query cluster (best bounds first): approximate, for
 atlas-size inputs; ``probe=None`` is exhaustive.
 """
@@ -43,8 +45,9 @@ class ClusterIndex:
         both = np.concatenate([z1, z2])
         n_clusters = max(1, min(n_clusters, both.shape[0]))
         rng = np.random.default_rng(seed)
-        sample = both[rng.choice(both.shape[0], min(both.shape[0], 64 * n_clusters), replace=False)]
-        km = KMeans(n_clusters, n_init=1, max_iter=20, random_state=seed).fit(sample)
+        sample = both[rng.choice(both.shape[0], min(both.shape[0], 32 * n_clusters), replace=False)]
+        # Random init: k-means++ costs minutes at atlas scale; cluster quality only affects speed.
+        km = KMeans(n_clusters, init="random", n_init=1, max_iter=20, random_state=seed).fit(sample)
         centers = km.cluster_centers_.astype(np.float32)
         centers /= np.maximum(np.linalg.norm(centers, axis=1, keepdims=True), 1e-12)
         self.centers = torch.from_numpy(centers).to(self.device)

@@ -301,7 +301,9 @@ def test_trimodal_pairing():
     assert (index["protein"] == 199 - index["rna"]).mean() > 0.9
 
     queries = {name: _query(emb, name[0]) for name, emb in z.items()}
-    mdata = bridge_pair(StandInModel(list(z)), md.MuData(queries), cutoff=0.5)
+    with md.set_options(pull_on_update=False):
+        queries = md.MuData(queries)
+    mdata = bridge_pair(StandInModel(list(z)), queries, cutoff=0.5)
     assert set(mdata.mod) == set(z) and mdata.n_obs == similarity.size
     for name in z:
         assert f"{name}_cell" in mdata.obs
