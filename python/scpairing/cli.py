@@ -170,7 +170,10 @@ def _pair(args: argparse.Namespace) -> None:
     queries = {"rna": _read_h5ad(args.rna, "--rna"), "atac": _read_h5ad(args.atac, "--atac")}
     paired = bridge_pair(model, queries, cutoff=args.cutoff)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    paired.write(args.out)
+    import mudata
+
+    with mudata.set_options(pull_on_update=False):  # mudata's future default, no warning
+        paired.write(args.out)
     print(f"{paired.n_obs} pairs written to {args.out}")
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import anndata as ad
+import mudata
 import numpy as np
 import scipy.sparse as sp
 
@@ -233,7 +234,8 @@ def evaluate_held_out(
             )
         paired = bridge_pair(model, {"rna": rna_q[half_a], "atac": atac_q[half_b]}, cutoff=cutoff)
         files["paired"] = out / "paired.h5mu"
-        paired.write(files["paired"])
+        with mudata.set_options(pull_on_update=False):  # mudata's future default, no warning
+            paired.write(files["paired"])
         files["model"] = out / "model.pt"
         model.save(files["model"])
         files["metrics"] = out / "metrics.json"

@@ -79,7 +79,8 @@ def test_train_then_pair(tmp_path, small_real, capsys):
     assert cli.main(argv) == 0
     import mudata
 
-    paired = mudata.read_h5mu(out_path)
+    with mudata.set_options(pull_on_update=False):
+        paired = mudata.read_h5mu(out_path)
     assert set(paired.mod) == {"rna", "atac"}
     # With no cutoff every cell is matched: 300 one-to-one pairs.
     assert paired.n_obs == 300

@@ -91,7 +91,9 @@ def test_load_rejects_foreign_and_truncated_files(tmp_path, paired_reps):
 
 
 def test_accepts_mudata(paired_reps):
-    model = scp.ScPairing(mudata.MuData(paired_reps), reductions=REPS, latent_dim=4)
+    with mudata.set_options(pull_on_update=False):
+        data = mudata.MuData(paired_reps)
+    model = scp.ScPairing(data, reductions=REPS, latent_dim=4)
     assert model.modalities == ["rna", "atac"]
 
 
