@@ -11,12 +11,6 @@ from conftest import make_paired_representations
 REPS = {"rna": "X_rep", "atac": "X_rep"}
 
 
-def foscttm(z1: np.ndarray, z2: np.ndarray) -> float:
-    similarity = z1 @ z2.T
-    true = np.diag(similarity)
-    return 0.5 * ((similarity > true[:, None]).mean() + (similarity > true[None, :]).mean())
-
-
 def trained(data, *, epochs: int = 15, **kwargs) -> scp.ScPairing:
     reductions = {m: "X_rep" for m in data}
     model = scp.ScPairing(data, reductions=reductions, latent_dim=6, **kwargs)
@@ -29,7 +23,7 @@ def test_training_aligns_modalities_and_embeds_unit_vectors(paired_reps):
     z_atac = model.embed(paired_reps["atac"], modality="atac")
     assert z_rna.shape == (300, 6) and z_rna.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(z_rna, axis=1), 1.0, atol=1e-5)
-    assert foscttm(z_rna, z_atac) < 0.1
+    assert scp.metrics.foscttm(z_rna, z_atac) < 0.1
     assert model.history and "validation" in model.history[-1]
 
 
@@ -38,7 +32,7 @@ def test_embedding_generalises_to_unseen_cells():
     bridge = {m: a[:300].copy() for m, a in data.items()}
     query = {m: a[300:].copy() for m, a in data.items()}
     model = trained(bridge)
-    assert foscttm(model.embed(query["rna"], "rna"), model.embed(query["atac"], "atac")) < 0.15
+    assert scp.metrics.foscttm(model.embed(query["rna"], "rna"), model.embed(query["atac"], "atac")) < 0.15
 
 
 def test_three_modalities(paired_reps):
@@ -46,7 +40,7 @@ def test_three_modalities(paired_reps):
     model = trained(data)
     assert model.modalities == ["rna", "atac", "protein"]
     z = {m: model.embed(data[m], m) for m in data}
-    assert foscttm(z["rna"], z["protein"]) < 0.15
+    assert scp.metrics.foscttm(z["rna"], z["protein"]) < 0.15
 
 
 def test_same_seed_gives_identical_embeddings(paired_reps):
