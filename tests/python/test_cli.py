@@ -82,9 +82,11 @@ def test_train_then_pair(tmp_path, small_real, capsys):
     with mudata.set_options(pull_on_update=False):
         paired = mudata.read_h5mu(out_path)
     assert set(paired.mod) == {"rna", "atac"}
-    # With no cutoff every cell is matched: 300 one-to-one pairs.
-    assert paired.n_obs == 300
-    assert "300 pairs" in capsys.readouterr().out
+    # With no cutoff nearly every cell is matched (a pair of negative similarity would lower the
+    # total, so maximum-weight matching may leave such cells unpaired); none is lost.
+    assert paired.n_obs >= 290
+    assert paired.n_obs + len(paired.uns["unpaired"]["rna"]) == 300
+    assert f"{paired.n_obs} pairs" in capsys.readouterr().out
 
 
 def test_train_rejects_unpaired_inputs(tmp_path, small_real, capsys):
