@@ -350,6 +350,7 @@ def bridge_pair(
         queries = dict(queries.mod)
     if not isinstance(queries, Mapping):
         raise TypeError("`queries` must be a dict {modality: AnnData} or a MuData.")
+    queries = {_validate.check_modality(k, "queries key"): v for k, v in queries.items()}
     if not 2 <= len(queries) <= 3:
         raise ValueError(
             f"`queries` must hold 2 or 3 modalities; got {len(queries)} ({list(queries)})."

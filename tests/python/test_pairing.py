@@ -281,6 +281,11 @@ def test_bridge_pair_rejects_bad_queries():
         bridge_pair(model, [z1, z2])
     with pytest.raises(ValueError, match="2 or 3"):
         bridge_pair(model, {"rna": _query(z1, "r")})
+    with pytest.raises(ValueError, match="unknown modality"):
+        bridge_pair(model, {"rna": _query(z1, "r"), "dna": _query(z2, "d")})
+    # Modality names are case-insensitive, as in ScPairing.
+    mdata = bridge_pair(model, {"RNA": _query(z1, "r"), "ATAC": _query(z2, "a")}, cutoff=-1)
+    assert set(mdata.mod) == {"rna", "atac"}
 
 
 def test_trimodal_pairing():
