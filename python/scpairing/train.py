@@ -134,8 +134,9 @@ def _validation_loss(
         terms = _loss_terms(
             module, x, x, None, sample=False, counts=_count_batch(counts, chunk, chunk.device)
         )
-        value = sum(getattr(config.weights, t) * terms[t] for t in _VALIDATION_TERMS if t in terms)
-        total += float(value) * len(chunk)
+        kept = {name: value for name, value in terms.items() if name in _VALIDATION_TERMS}
+        loss = _weighted_sum(kept, config.weights)
+        total += float(loss) * len(chunk)
         count += len(chunk)
     return total / max(count, 1)
 
