@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import anndata as ad
+import mudata
 import numpy as np
 import scipy.sparse as sp
 
@@ -74,10 +75,10 @@ def get_obsm(adata: ad.AnnData, key: str, argname: str) -> np.ndarray:
     return check_matrix_2d(adata.obsm[key], f"{argname}.obsm[{key!r}]")
 
 
-def check_modality_dict(
-    data: Mapping[str, ad.AnnData], argname: str = "data"
-) -> dict[str, ad.AnnData]:
-    """Check a ``{modality: AnnData}`` mapping of 2 or 3 modalities holding the same cells."""
+def modality_mapping(data: object, argname: str) -> dict[str, ad.AnnData]:
+    """Return ``{canonical modality: AnnData}`` for 2 or 3 modalities from a dict or a MuData."""
+    if isinstance(data, mudata.MuData):
+        data = dict(data.mod)
     if not isinstance(data, Mapping):
         raise TypeError(f"`{argname}` must be a dict {{modality: AnnData}} or a MuData.")
     out: dict[str, ad.AnnData] = {}
@@ -88,6 +89,12 @@ def check_modality_dict(
         out[canonical] = check_anndata(adata, f"{argname}[{name!r}]")
     if not 2 <= len(out) <= 3:
         raise ValueError(f"`{argname}` must hold 2 or 3 modalities; got {len(out)} ({list(out)}).")
+    return out
+
+
+def check_modality_dict(data: object, argname: str = "data") -> dict[str, ad.AnnData]:
+    """Check a paired ``{modality: AnnData}`` (or MuData) of 2 or 3 modalities of the same cells."""
+    out = modality_mapping(data, argname)
     first_name, first = next(iter(out.items()))
     for name, adata in out.items():
         if adata.n_obs != first.n_obs:

@@ -27,16 +27,6 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _modality_dict(data: Any) -> dict[str, ad.AnnData]:
-    try:
-        import mudata
-    except ImportError:  # pragma: no cover - mudata is a dependency
-        mudata = None
-    if mudata is not None and isinstance(data, mudata.MuData):
-        data = dict(data.mod)
-    return _validate.check_modality_dict(data, "data")
-
-
 def _numpy_to_torch(value: Any) -> Any:
     """Make a reduction state loadable with ``torch.load(weights_only=True)``."""
     if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
@@ -116,7 +106,7 @@ class ScPairing:
         train_config: TrainConfig | Mapping[str, Any] | None = None,
         device: str | torch.device | None = None,
     ):
-        modalities = _modality_dict(data)
+        modalities = _validate.check_modality_dict(data, "data")
         seed = _validate.check_seed(seed)
         if not isinstance(latent_dim, (int, np.integer)) or latent_dim < 2:
             raise ValueError(f"`latent_dim` must be an integer >= 2; got {latent_dim!r}.")
@@ -245,10 +235,8 @@ class ScPairing:
         for m, adata in modalities.items():
             if m == "other":
                 continue
-            spec = self._reductions[m]
-            layer = getattr(spec, "layer", None)
-            values = adata.X if layer is None else adata.layers[layer]
-            _validate.check_counts(values, f"data[{m!r}] counts")
+            layer = getattr(self._reductions[m], "layer", None)
+            values = pp.read_counts(adata, layer, f"data[{m!r}]")
             counts[m] = sp.csr_matrix(values, dtype=np.float32)
         return counts
 

@@ -346,19 +346,10 @@ def bridge_pair(
     import mudata as md
     import pandas as pd
 
-    if isinstance(queries, md.MuData):
-        queries = dict(queries.mod)
-    if not isinstance(queries, Mapping):
-        raise TypeError("`queries` must be a dict {modality: AnnData} or a MuData.")
-    queries = {_validate.check_modality(k, "queries key"): v for k, v in queries.items()}
-    if not 2 <= len(queries) <= 3:
-        raise ValueError(
-            f"`queries` must hold 2 or 3 modalities; got {len(queries)} ({list(queries)})."
-        )
+    queries = _validate.modality_mapping(queries, "queries")
     known = list(model.modalities)
     z: dict[str, np.ndarray] = {}
     for name, adata in queries.items():
-        _validate.check_anndata(adata, f"queries[{name!r}]")
         if name not in known:
             raise KeyError(
                 f"`queries`: modality {name!r} is not one of the model's modalities {known}."

@@ -66,9 +66,10 @@ def _check_min_overlap(min_overlap: object) -> float:
     return float(min_overlap)
 
 
-def _get_counts(adata: ad.AnnData, layer: str | None, argname: str) -> np.ndarray | sp.csr_matrix:
-    """Return the counts of ``adata`` (``X`` or a layer) as a checked ndarray or CSR matrix.
+def read_counts(adata: ad.AnnData, layer: str | None, argname: str) -> np.ndarray | sp.csr_matrix:
+    """Return the counts of ``adata`` (``X`` or ``layers[layer]``) as a checked ndarray or CSR.
 
+    Missing layers, non-2-D, empty, negative or non-finite values raise errors naming ``argname``.
     CSR input is returned without copying unless it has duplicate or unsorted entries.
     """
     check_anndata(adata, argname)
@@ -255,7 +256,7 @@ class Reduction(ABC):
         -------
         self
         """
-        counts = _get_counts(adata, self.layer, "adata")
+        counts = read_counts(adata, self.layer, "adata")
         names = self._canonical_names(adata.var_names)
         _check_unique(names, "adata.var_names")
         self._fit(counts, names)
@@ -282,7 +283,7 @@ class Reduction(ABC):
         """
         self._check_fitted()
         min_overlap = self.min_overlap if min_overlap is None else _check_min_overlap(min_overlap)
-        counts = _get_counts(adata, self.layer, "adata")
+        counts = read_counts(adata, self.layer, "adata")
         names = self._canonical_names(adata.var_names)
         _check_unique(names, "adata.var_names")
         out = self._transform(counts, names, min_overlap)
