@@ -98,6 +98,22 @@ def test_pricing_recovers_surplus_pairs_and_proves_bound():
     assert priced.objective == pytest.approx(exact.objective, rel=1e-5)
 
 
+def test_tolerance_stops_pricing_once_the_gap_is_proven():
+    z1, z2, _, _ = clustered(1500, 1500, seed=7)
+    exact = pair(z1, z2, 0.8, method="exact")
+    to_the_end = pair(z1, z2, 0.8, method="sparse", k=3, tolerance=0)
+    loose = pair(z1, z2, 0.8, method="sparse", k=3, tolerance=0.05)
+    assert loose.diagnostics["rounds"] < to_the_end.diagnostics["rounds"]
+    check_partition(loose, 1500, 1500)
+    # the stop is only taken when the bound proves it: objective within 5% of the optimum
+    assert loose.diagnostics["gap"] <= 0.05
+    assert loose.objective >= exact.objective / 1.05
+    assert to_the_end.objective == pytest.approx(exact.objective, rel=1e-5)
+    for bad in (-0.1, 1.0, "small"):
+        with pytest.raises(ValueError, match="`tolerance`"):
+            pair(z1, z2, tolerance=bad)
+
+
 def test_time_budget_stops_pricing_with_an_honest_bound():
     z1, z2, _, _ = clustered(1500, 1500, seed=7)
     exact = pair(z1, z2, 0.8, method="exact")
