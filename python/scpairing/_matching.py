@@ -24,6 +24,7 @@ import time
 
 import numba
 import numpy as np
+import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
 
 from ._neighbors import ClusterIndex
@@ -196,18 +197,13 @@ class _Graph:
         return int(fresh.size)
 
     def views(self) -> tuple[np.ndarray, ...]:
-        by_row = np.argsort(self.rows, kind="stable")
-        by_col = np.argsort(self.cols, kind="stable")
-        indptr = np.searchsorted(self.rows[by_row], np.arange(self.n + 1))
-        cindptr = np.searchsorted(self.cols[by_col], np.arange(self.m + 1))
+        """CSR and CSC arrays: ``indptr, cols, w`` by row, then ``cindptr, rows, w`` by column."""
+        by_row = sp.csr_matrix((self.w, (self.rows, self.cols)), shape=(self.n, self.m))
+        by_col = by_row.tocsc()
         return (
-            indptr,
-            self.cols[by_row],
-            self.w[by_row],
-            cindptr,
-            self.rows[by_col],
-            self.w[by_col],
-        )
+            by_row.indptr, by_row.indices, by_row.data,
+            by_col.indptr, by_col.indices, by_col.data,
+        )  # fmt: skip
 
 
 def match_sparse(

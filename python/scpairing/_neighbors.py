@@ -156,8 +156,8 @@ class ClusterIndex:
         cand_ptr = np.concatenate([[0], np.cumsum([c.size for c in cand_lists])])
         cols, vals, sims = _scan(
             query_np, queries, np.concatenate(query_cluster), cand_ptr,
-            np.concatenate(cand_lists).astype(np.int64), centers, b_ptr, r_b,
-            base_t, off_sorted, float(cutoff), float(max_gap), thresholds, k,
+            np.concatenate(cand_lists).astype(np.int64), centers, b_ptr, np.cos(r_b),
+            np.sin(r_b), base_t, off_sorted, float(cutoff), thresholds, k,
         )  # fmt: skip
         best_all[queries] = vals[:, 0]
         r, c = np.nonzero(vals > thresholds[queries][:, None])
@@ -171,16 +171,17 @@ class ClusterIndex:
 
 @numba.njit(parallel=True, cache=True, fastmath=True)
 def _scan(
-    query, queries, query_cluster, cand_ptr, cand_all, centers, b_ptr, r_b, base_t, off,
-    cutoff, max_gap, thr, k,
+    query, queries, query_cluster, cand_ptr, cand_all, centers, b_ptr, cos_r, sin_r, base_t,
+    off, cutoff, thr, k,
 ):  # fmt: skip
     """Exact top-``k`` of ``s - off`` (``s >= cutoff``) over the candidate clusters of a query.
 
     Query ``t`` scans the clusters ``cand_all[cand_ptr[g]:cand_ptr[g + 1]]``, ``g =
     query_cluster[t]``.
     Per query, a cluster is skipped when the angle from the query to its centre minus its radius
-    rules out ``cutoff``; its cells (sorted by ``off``) are scanned until ``max s - off`` can't
-    beat the query's threshold. ``base_t`` holds the base cells as columns, sorted by cluster.
+    (``cos_r`` / ``sin_r``: cosine and sine of the radii) rules out ``cutoff``; its cells (sorted
+    by ``off``) are scanned until ``max s - off`` can't beat the query's threshold. ``base_t``
+    holds the base cells as columns, sorted by cluster.
     Returns positions in that order, reduced values and similarities.
     """
     nq, d = queries.size, query.shape[1]
@@ -199,10 +200,13 @@ def _scan(
             cos_c = 0.0
             for x in range(d):
                 cos_c += q[x] * centers[c, x]
-            gap = max(np.arccos(min(1.0, max(-1.0, cos_c))) - r_b[c], 0.0)
-            if gap > max_gap:
-                continue
-            bound = np.cos(gap)
+            # Largest similarity in the cluster: cos(angle to centre - radius), no trigonometry.
+            bound = 1.0
+            if cos_c < cos_r[c]:
+                sin_c = np.sqrt(max(0.0, 1.0 - cos_c * cos_c))
+                bound = cos_c * cos_r[c] + sin_c * sin_r[c]
+                if bound < cutoff:
+                    continue
             # Offsets increase within a cluster: cells from ``stop`` on can't beat the limit.
             start = b_ptr[c]
             floor = max(limit, vals[t, k - 1])
