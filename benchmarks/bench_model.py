@@ -14,6 +14,10 @@ Two references computed in the same run show what the data allow:
   ATAC->RNA.
 * ``ridge_foscttm``: FOSCTTM of a ridge regression from the ATAC representation to the RNA one,
   fitted on the bridge: the linear cross-modal baseline.
+* ``type_foscttm``: the FOSCTTM of an embedding that knows every query cell's type perfectly and
+  nothing finer (types far apart, random order within a type): each cell's true partner then
+  ranks mid-way among its own type, ``sum_t n_t (n_t - 1) / (2 n (n - 1))``. Beating it needs
+  partner information *within* cell types.
 
     python benchmarks/bench_model.py [--seeds 0 1 2] [--threads 2]
 """
@@ -58,6 +62,7 @@ def run(seed: int) -> dict[str, float]:
         for name in ("rna", "atac")
     }
     ridge = Ridge(alpha=10.0).fit(x["atac", "bridge"], x["rna", "bridge"])
+    sizes = np.unique(q_labels, return_counts=True)[1]
     return {
         "foscttm": scp.metrics.foscttm(z_rna, z_atac),
         "bridge_foscttm": scp.metrics.foscttm(b_rna, b_atac),
@@ -68,6 +73,7 @@ def run(seed: int) -> dict[str, float]:
         "clf_atac": clf["atac"],
         "clf_rna": clf["rna"],
         "ridge_foscttm": scp.metrics.foscttm(ridge.predict(x["atac", "query"]), x["rna", "query"]),
+        "type_foscttm": (sizes * (sizes - 1)).sum() / (2 * len(query) * (len(query) - 1)),
         "epochs": len(model.history),
         "reduce_s": fit_s,
         "train_s": train_s,
