@@ -243,7 +243,8 @@ def match_sparse(
     -------
     rows, cols, info
         The pairs and ``info`` with ``search``/``solve`` seconds, ``rounds``, ``edges``, ``bids``,
-        ``dual_bound`` (``nan`` if the search was approximate) and ``n_clusters``.
+        ``dual_bound`` (``nan`` if the search was approximate), ``n_clusters`` and ``converged``
+        (pricing ended because nothing was violated or the gap was proven, not on a limit).
     """
     n, m = z1.shape[0], z2.shape[0]
     cutoff = max(cutoff, float(np.nextafter(np.float32(0), np.float32(1))))
@@ -295,6 +296,7 @@ def match_sparse(
         info["search"] += time.perf_counter() - t0
         late = deadline is not None and time.perf_counter() > deadline
         if added == 0 or proven or info["rounds"] >= rounds or late:
+            info["converged"] = bool(added == 0 or proven)
             break
         info["rounds"] += 1
     info["edges"] = int(graph.rows.size)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,7 +48,8 @@ class Pairing:
         Sparse runs: ``rounds`` (pricing rounds), ``edges`` (final graph size), ``bids``
         (auction steps), ``n_clusters`` and ``dual_bound``: an upper bound on the best possible
         objective, proven when the search was exhaustive (``nan`` otherwise; summed over groups).
-        ``gap`` is ``dual_bound / objective - 1``.
+        ``gap`` is ``dual_bound / objective - 1``. ``converged`` is 0 when pricing stopped on
+        ``time_budget`` or ``repair_rounds`` in some group (a warning says so), else 1.
     """
 
     index1: np.ndarray
@@ -194,6 +196,8 @@ def pair(
         )
         for key in ("search", "solve"):
             stats[key] += info.pop(key)
+        converged = info.pop("converged")
+        diagnostics["converged"] = float(converged and diagnostics.get("converged", 1.0) > 0)
         for key, value in info.items():
             diagnostics[key] = diagnostics.get(key, 0) + value
         return a[r], b[c]
@@ -216,6 +220,14 @@ def pair(
     objective = float(similarity.sum(dtype=np.float64))
     if "dual_bound" in diagnostics and objective > 0:
         diagnostics["gap"] = diagnostics["dual_bound"] / objective - 1.0
+    if diagnostics.get("converged") == 0.0:
+        warnings.warn(
+            "pair(): pricing stopped on `time_budget` / `repair_rounds` before the matching "
+            "converged; more pairs or a higher objective may be possible. "
+            "`Pairing.diagnostics` has the rounds run and, for an exhaustive search, the gap.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     timings = dict(stats, total=time.perf_counter() - start)
     return Pairing(
         index1=index1,

@@ -87,7 +87,9 @@ def test_sparse_agrees_with_exact(n, m):
 def test_pricing_recovers_surplus_pairs_and_proves_bound():
     z1, z2, _, _ = clustered(1500, 1500, seed=7)
     exact = pair(z1, z2, 0.8, method="exact")
-    plain = pair(z1, z2, 0.8, method="sparse", k=3, repair_rounds=0)
+    with pytest.warns(RuntimeWarning, match="before the matching converged"):
+        plain = pair(z1, z2, 0.8, method="sparse", k=3, repair_rounds=0)
+    assert plain.diagnostics["converged"] == 0.0
     priced = pair(z1, z2, 0.8, method="sparse", k=3)
     assert priced.diagnostics["rounds"] >= 1
     assert priced.n_pairs > plain.n_pairs
@@ -117,8 +119,10 @@ def test_tolerance_stops_pricing_once_the_gap_is_proven():
 def test_time_budget_stops_pricing_with_an_honest_bound():
     z1, z2, _, _ = clustered(1500, 1500, seed=7)
     exact = pair(z1, z2, 0.8, method="exact")
-    quick = pair(z1, z2, 0.8, method="sparse", k=3, time_budget=1e-9)
+    with pytest.warns(RuntimeWarning, match="`time_budget`"):
+        quick = pair(z1, z2, 0.8, method="sparse", k=3, time_budget=1e-9)
     full = pair(z1, z2, 0.8, method="sparse", k=3)
+    assert quick.diagnostics["converged"] == 0.0 < full.diagnostics["converged"]
     assert quick.diagnostics["rounds"] == 0 < full.diagnostics["rounds"]
     check_partition(quick, 1500, 1500)
     assert quick.objective < full.objective
