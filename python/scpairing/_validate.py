@@ -139,7 +139,17 @@ def check_unit_vectors(z: np.ndarray, argname: str, atol: float = 1e-3) -> np.nd
     return z
 
 
+def is_integer(value: object) -> bool:
+    """Python or NumPy integer, not ``bool`` (which would pass ``isinstance(value, int)``)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def is_number(value: object) -> bool:
+    """Python or NumPy integer or float, not ``bool``."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
 def check_seed(seed: object) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    if not is_integer(seed) or seed < 0:
         raise TypeError(f"`seed` must be a non-negative integer; got {seed!r}.")
     return int(seed)

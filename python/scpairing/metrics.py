@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from scipy import stats
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
-from ._validate import check_counts, check_finite, check_matrix_2d
+from ._validate import check_counts, check_finite, check_matrix_2d, is_integer
 
 __all__ = [
     "foscttm",
@@ -73,11 +73,7 @@ def _closer_counts(
     n = z1.shape[0]
     if block_size is None:
         block_size = max(1, _BLOCK_ELEMENTS // n)
-    elif (
-        isinstance(block_size, bool)
-        or not isinstance(block_size, (int, np.integer))
-        or block_size < 1
-    ):
+    elif not is_integer(block_size) or block_size < 1:
         raise ValueError(f"`block_size` must be a positive integer or None; got {block_size!r}.")
     true_sim = np.einsum("ij,ij->i", z1, z2)
     counts1 = np.zeros(n, dtype=np.int64)
@@ -146,9 +142,7 @@ def partner_recovery(
         ``{k: top-k recovery rate}``.
     """
     ks = [k] if isinstance(k, (int, np.integer)) else list(k)
-    if not ks or any(
-        isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in ks
-    ):
+    if not ks or any(not is_integer(v) or v < 1 for v in ks):
         raise ValueError(f"`k` must be a positive integer or a sequence of them; got {k!r}.")
     z1, z2 = _paired_unit_rows(z1, z2)
     counts1, counts2 = _closer_counts(z1, z2, block_size)
@@ -198,7 +192,7 @@ def knn_accuracy(
             "`z_ref` and `z_query` must have the same dimension; "
             f"got {z_ref.shape[1]} and {z_query.shape[1]}."
         )
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= z_ref.shape[0]:
+    if not is_integer(k) or not 1 <= k <= z_ref.shape[0]:
         raise ValueError(
             f"`k` must be an integer in [1, {z_ref.shape[0]}] (reference size); got {k!r}."
         )
@@ -490,7 +484,7 @@ def _links_from_coords(
         raise ValueError(
             "`gene_coords` must be a DataFrame indexed by gene name with columns 'chrom' and 'tss'."
         )
-    if isinstance(distance, bool) or not isinstance(distance, (int, np.integer)) or distance < 0:
+    if not is_integer(distance) or distance < 0:
         raise ValueError(
             f"`distance` must be a non-negative integer (base pairs); got {distance!r}."
         )
@@ -725,7 +719,7 @@ def impute_knn(
         )
     check_finite(reference_values, "reference_values")
     n_ref = z_reference.shape[0]
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n_ref:
+    if not is_integer(k) or not 1 <= k <= n_ref:
         raise ValueError(f"`k` must be an integer in [1, {n_ref}] (reference size); got {k!r}.")
     neighbours = (
         NearestNeighbors(n_neighbors=int(k), algorithm=_KNN_ALGORITHM)

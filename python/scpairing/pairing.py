@@ -151,21 +151,13 @@ def pair(
         ("block_size", block_size, 2),
         ("repair_rounds", repair_rounds, 0),
     ):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        if not _validate.is_integer(value) or value < low:
             raise ValueError(f"`{name}` must be an integer >= {low}; got {value!r}.")
-    if time_budget is not None and (
-        isinstance(time_budget, bool)
-        or not isinstance(time_budget, (int, float, np.integer, np.floating))
-        or not time_budget > 0
-    ):
+    if time_budget is not None and (not _validate.is_number(time_budget) or not time_budget > 0):
         raise ValueError(
             f"`time_budget` must be a positive number of seconds or None; got {time_budget!r}."
         )
-    if (
-        isinstance(tolerance, bool)
-        or not isinstance(tolerance, (int, float, np.integer, np.floating))
-        or not 0 <= tolerance < 1
-    ):
+    if not _validate.is_number(tolerance) or not 0 <= tolerance < 1:
         raise ValueError(f"`tolerance` must be a number in [0, 1); got {tolerance!r}.")
     seed = _validate.check_seed(seed)
     n, m = z1.shape[0], z2.shape[0]
@@ -196,8 +188,8 @@ def pair(
         )
         for key in ("search", "solve"):
             stats[key] += info.pop(key)
-        converged = info.pop("converged")
-        diagnostics["converged"] = float(converged and diagnostics.get("converged", 1.0) > 0)
+        converged = float(info.pop("converged"))
+        diagnostics["converged"] = min(diagnostics.get("converged", 1.0), converged)
         for key, value in info.items():
             diagnostics[key] = diagnostics.get(key, 0) + value
         return a[r], b[c]
@@ -247,13 +239,13 @@ def _check_probe(probe: object, entries: int) -> int | None:
         return None if entries <= EXHAUSTIVE_MAX_ENTRIES else AUTO_PROBE
     if probe is None:
         return None
-    if isinstance(probe, bool) or not isinstance(probe, (int, np.integer)) or probe < 1:
+    if not _validate.is_integer(probe) or probe < 1:
         raise ValueError(f"`probe` must be a positive integer, None or 'auto'; got {probe!r}.")
     return int(probe)
 
 
 def _check_cutoff(cutoff: object) -> float:
-    if isinstance(cutoff, bool) or not isinstance(cutoff, (int, float, np.integer, np.floating)):
+    if not _validate.is_number(cutoff):
         raise TypeError(f"`cutoff` must be a number in [-1, 1]; got {cutoff!r}.")
     if not -1.0 <= float(cutoff) <= 1.0:
         raise ValueError(f"`cutoff` must be in [-1, 1] (a cosine similarity); got {cutoff}.")

@@ -29,7 +29,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.extmath import randomized_svd
 from sklearn.utils.sparsefuncs import mean_variance_axis
 
-from ._validate import check_anndata, check_counts, check_modality, check_seed
+from ._validate import check_anndata, check_counts, check_modality, check_seed, is_integer
 
 __all__ = [
     "ATACReduction",
@@ -51,7 +51,7 @@ _PEAK_RE = re.compile(r"^(.+)[:_-](\d+)[_-](\d+)$")
 # helpers
 # ----------------------------------------------------------------------------------------------
 def _check_n_components(n_components: object) -> int:
-    if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)):
+    if not is_integer(n_components):
         raise TypeError(f"`n_components` must be a positive integer; got {n_components!r}.")
     if n_components < 1:
         raise ValueError(f"`n_components` must be a positive integer; got {n_components}.")
