@@ -38,6 +38,8 @@ EPS_COLD = np.array([1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7])
 EPS_WARM = np.array([1e-3, 1e-4, 1e-5, 1e-6, 1e-7])
 # An edge outside the graph is added when it beats its row's profit by more than this.
 TOL = 1e-6
+# Rows searched exhaustively to estimate the dual bound of an approximate (probe) search.
+ESTIMATE_SAMPLE = 10_000
 
 
 def match_dense(z1: np.ndarray, z2: np.ndarray, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
@@ -127,7 +129,7 @@ def auction(indptr, cols, w, cindptr, crows, cw, price, row_col, col_row, eps_sc
     col_queue = np.empty(m, np.int64)
     steps = 0
     for eps in eps_schedule:
-        # Keep only assignments that are eps-optimal; their columns go to the reverse queue.
+        # Keep only assignments that are eps-optimal.
         n_rows, n_cols = 0, 0
         for i in range(n):
             best = 0.0
@@ -137,11 +139,15 @@ def auction(indptr, cols, w, cindptr, crows, cw, price, row_col, col_row, eps_sc
                 j = row_col[i]
                 if j >= 0:
                     col_row[j] = UNASSIGNED
-                    col_queue[n_cols] = j
-                    n_cols += 1
                 row_col[i] = UNASSIGNED
                 row_queue[n_rows] = i
                 n_rows += 1
+        # Unassigned columns with a price (freed above, or priced by a warm start) go to the
+        # reverse queue.
+        for j in range(m):
+            if col_row[j] == UNASSIGNED and price[j] > 0.0:
+                col_queue[n_cols] = j
+                n_cols += 1
         head = 0  # row_queue is a circular FIFO holding n_rows rows
         while n_rows > 0:
             i = row_queue[head]
@@ -206,6 +212,34 @@ class _Graph:
         )  # fmt: skip
 
 
+def _estimate_dual_bound(
+    index: ClusterIndex,
+    price: np.ndarray,
+    profit: np.ndarray,
+    cutoff: float,
+    seed: int,
+    n_sample: int,
+) -> tuple[float, float]:
+    """Unbiased estimate (and its variance) of a dual bound when pricing was approximate.
+
+    With the final prices ``v``, ``u'_i = max(u_i, max_j s_ij - v_j)`` (max over *every*
+    column at similarity >= cutoff) makes ``(u', v)`` feasible, so ``sum u' + sum v`` bounds
+    the optimum. An exhaustive search of a random sample of rows estimates the part that is
+    unknown, ``sum_i (u'_i - u_i)``, by its sample mean (finite-population variance).
+    """
+    n = profit.size
+    size = min(n, n_sample)
+    sample = np.zeros(n, bool)
+    sample[np.random.default_rng(seed).choice(n, size, replace=False)] = True
+    *_, best = index.search(0, 1, cutoff, price, profit, probe=None, active=sample)
+    excess = np.maximum(best[sample] - profit[sample], 0.0)
+    known = float(profit.sum() + price.sum())
+    variance = 0.0
+    if size > 1:
+        variance = n**2 * excess.var(ddof=1) / size * (1.0 - size / n)
+    return known + n * float(excess.mean()), float(variance)
+
+
 def match_sparse(
     z1: np.ndarray,
     z2: np.ndarray,
@@ -233,6 +267,11 @@ def match_sparse(
        the dual bound below proves the matching within a relative ``tolerance`` of the optimum;
        no new round starts after ``deadline`` (a ``time.perf_counter()`` value).
 
+    With an approximate search (``probe``), a round searching ``a`` cells probes
+    ``p0 * (n + m) / a`` cells per cluster, clipped to ``[p0, probe]`` (``p0``: the first graph's
+    probe): early rounds re-check nearly every cell and find violated edges close by, later ones
+    re-check few and look further.
+
     After the first round only cells whose profit / price went down (or whose search was cut at
     ``add_k``) are searched again: any other pair was checked before and can't have become
     violated. The last pricing pass gives a dual bound for the *full* problem when the search is
@@ -244,7 +283,9 @@ def match_sparse(
     rows, cols, info
         The pairs and ``info`` with ``search``/``solve`` seconds, ``rounds``, ``edges``, ``bids``,
         ``dual_bound`` (``nan`` if the search was approximate), ``n_clusters`` and ``converged``
-        (pricing ended because nothing was violated or the gap was proven, not on a limit).
+        (pricing ended because nothing was violated or the gap was proven, not on a limit);
+        approximate searches add ``bound_estimate`` and ``bound_variance`` (a sampled estimate
+        of a dual bound, see :func:`_estimate_dual_bound`).
     """
     n, m = z1.shape[0], z2.shape[0]
     cutoff = max(cutoff, float(np.nextafter(np.float32(0), np.float32(1))))
@@ -279,8 +320,14 @@ def match_sparse(
         eps, last_profit, last_price = EPS_WARM, profit, price.copy()
 
         t0 = time.perf_counter()
-        r1, c1, s1, best1 = index.search(0, add_k, cutoff, price, profit + TOL, probe, active1)
-        c2, r2, s2, best2 = index.search(1, add_k, cutoff, profit, price + TOL, probe, active2)
+        wide = probe
+        if probe is not None:
+            # While most cells still have violated edges, a search near each finds them; the
+            # probe widens as fewer cells need re-checking, so rounds cost about the same.
+            n_active = max(1, int(active1.sum() + active2.sum()))
+            wide = min(probe, max(seed_probe, seed_probe * (n + m) // n_active))
+        r1, c1, s1, best1 = index.search(0, add_k, cutoff, price, profit + TOL, wide, active1)
+        c2, r2, s2, best2 = index.search(1, add_k, cutoff, profit, price + TOL, wide, active2)
         proven = False
         if probe is None:
             bound = np.maximum(profit + TOL, best1).sum() + np.maximum(price + TOL, best2).sum()
@@ -299,6 +346,12 @@ def match_sparse(
             info["converged"] = bool(added == 0 or proven)
             break
         info["rounds"] += 1
+    if probe is not None:
+        t0 = time.perf_counter()
+        info["bound_estimate"], info["bound_variance"] = _estimate_dual_bound(
+            index, price, profit, cutoff, seed, ESTIMATE_SAMPLE
+        )
+        info["search"] += time.perf_counter() - t0
     info["edges"] = int(graph.rows.size)
     info["n_clusters"] = int(index.centers.shape[0])
     real = np.flatnonzero(row_col >= 0)

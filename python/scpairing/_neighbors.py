@@ -8,8 +8,8 @@ sphere), so the search skips those cluster pairs *exactly*. The search ranks par
 Members of a cluster are kept sorted by offset, so a query's scan of a cluster stops at the first
 cell whose ``max s - offset`` cannot beat its threshold (a whole cluster is skipped when even its
 lowest offset cannot).
-``probe`` caps the base cells searched per query cluster (best bounds first): approximate, for
-atlas-size inputs; ``probe=None`` is exhaustive.
+``probe`` caps the base cells searched per query cluster (nearest centres and cheapest cells
+first): approximate, for atlas-size inputs; ``probe=None`` is exhaustive.
 """
 
 from __future__ import annotations
@@ -118,19 +118,27 @@ class ClusterIndex:
         offsets = np.zeros(nb) if offsets is None else offsets
         thresholds = np.full(nq, -np.inf) if thresholds is None else thresholds
         n_clusters = b_ptr.size - 1
-        min_off = np.full(n_clusters, np.inf)
-        nonempty = np.diff(b_ptr) > 0
-        min_off[nonempty] = np.minimum.reduceat(offsets[b_order], b_ptr[:-1][nonempty])
+        sizes = np.diff(b_ptr)
+        nonempty = sizes > 0
         max_gap = np.arccos(np.clip(cutoff, -1, 1))
         r_q, r_b = self.radius[side], self.radius[1 - side]
         query_np, base_np = self.z_np[side], self.z_np[1 - side]
         centers = self.centers.cpu().numpy()
         # Within each cluster, base cells go by increasing offset: a scan can stop at the first
         # cell whose offset rules it out, since every later cell of that cluster is worse.
-        cluster_of = np.repeat(np.arange(n_clusters), np.diff(b_ptr))
+        cluster_of = np.repeat(np.arange(n_clusters), sizes)
         b_order = b_order[np.lexsort((offsets[b_order], cluster_of))]
         base_t = np.ascontiguousarray(base_np[b_order].T)
         off_sorted = offsets[b_order].astype(np.float64)
+        # Per cluster: the lowest offset (exact pruning) and the k-th lowest. A probe visits
+        # clusters by centre similarity minus the k-th lowest offset: the radius-widened bound
+        # would favour loose clusters over near ones, and the lowest offset would let a few
+        # unpriced cells make a cluster of expensive ones look promising.
+        min_off = np.full(n_clusters, np.inf)
+        kth_off = np.full(n_clusters, np.inf)
+        first = b_ptr[:-1][nonempty]
+        min_off[nonempty] = off_sorted[first]
+        kth_off[nonempty] = off_sorted[first + np.minimum(k, sizes[nonempty]) - 1]
         best_all = np.full(nq, -np.inf)
         queries, query_cluster, cand_lists = [], [], []
         for a in range(n_clusters):
@@ -142,10 +150,10 @@ class ClusterIndex:
             gap = np.maximum(self.center_angle[a] - r_q[a] - r_b, 0.0)
             bound = np.cos(gap) - min_off
             cand = np.flatnonzero(nonempty & (gap <= max_gap) & (bound > thresholds[members].min()))
-            cand = cand[np.argsort(-bound[cand], kind="stable")]
+            key = np.cos(self.center_angle[a]) - kth_off
+            cand = cand[np.argsort(-key[cand], kind="stable")]
             if probe is not None:
-                sizes = b_ptr[cand + 1] - b_ptr[cand]
-                cand = cand[: max(1, int(np.searchsorted(np.cumsum(sizes), probe)) + 1)]
+                cand = cand[: max(1, int(np.searchsorted(np.cumsum(sizes[cand]), probe)) + 1)]
             queries.append(members)
             query_cluster.append(np.full(members.size, len(cand_lists)))
             cand_lists.append(cand)

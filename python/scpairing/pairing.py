@@ -48,7 +48,9 @@ class Pairing:
         Sparse runs: ``rounds`` (pricing rounds), ``edges`` (final graph size), ``bids``
         (auction steps), ``n_clusters`` and ``dual_bound``: an upper bound on the best possible
         objective, proven when the search was exhaustive (``nan`` otherwise; summed over groups).
-        ``gap`` is ``dual_bound / objective - 1``. ``converged`` is 0 when pricing stopped on
+        ``gap`` is ``dual_bound / objective - 1``. An approximate search instead estimates a dual
+        bound from an exhaustive search of 10,000 random rows (per group): ``gap_estimate`` and
+        its standard error ``gap_stderr``. ``converged`` is 0 when pricing stopped on
         ``time_budget`` or ``repair_rounds`` in some group (a warning says so), else 1.
     """
 
@@ -114,10 +116,12 @@ def pair(
     repair_rounds
         Most pricing rounds (0: solve the top-``k`` graph only).
     probe
-        Most cells of the other set searched per cluster in a pricing round (most promising
-        clusters first). ``None``: exhaustive, which makes the result optimal up to
-        ``diagnostics["dual_bound"]``; ``"auto"``: exhaustive up to 10^10 cell pairs
-        (100k x 100k), 16384 above (approximate; no proven bound).
+        Most cells of the other set searched per cluster in a pricing round (nearest clusters
+        and cheapest cells first; early rounds, which re-check nearly every cell, search fewer so
+        that rounds cost about the same). ``None``: exhaustive, which makes the result optimal up
+        to ``diagnostics["dual_bound"]``; ``"auto"``: exhaustive up to 10^10 cell pairs
+        (100k x 100k), 16384 above (approximate: no proven bound, but
+        ``diagnostics["gap_estimate"]`` estimates one from an exhaustive search of a sample).
     time_budget
         Seconds after which no new pricing round starts (``None``: no limit). The result is
         then the matching of the last graph, and with an exhaustive search
@@ -212,11 +216,15 @@ def pair(
     objective = float(similarity.sum(dtype=np.float64))
     if "dual_bound" in diagnostics and objective > 0:
         diagnostics["gap"] = diagnostics["dual_bound"] / objective - 1.0
+    if "bound_estimate" in diagnostics and objective > 0:
+        diagnostics["gap_estimate"] = diagnostics.pop("bound_estimate") / objective - 1.0
+        diagnostics["gap_stderr"] = float(np.sqrt(diagnostics.pop("bound_variance"))) / objective
     if diagnostics.get("converged") == 0.0:
         warnings.warn(
             "pair(): pricing stopped on `time_budget` / `repair_rounds` before the matching "
             "converged; more pairs or a higher objective may be possible. "
-            "`Pairing.diagnostics` has the rounds run and, for an exhaustive search, the gap.",
+            "`Pairing.diagnostics` has the rounds run and the gap to a dual bound: proven "
+            "(`gap`) for an exhaustive search, estimated (`gap_estimate`) for an approximate one.",
             RuntimeWarning,
             stacklevel=2,
         )

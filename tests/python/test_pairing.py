@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from scpairing._matching import EPS_COLD, UNASSIGNED, _Graph, auction
+from scpairing._matching import EPS_COLD, EPS_WARM, UNASSIGNED, _Graph, auction
 from scpairing._neighbors import ClusterIndex
 from scpairing.pairing import Pairing, bridge_pair, pair, pair_three
 
@@ -141,6 +141,29 @@ def test_approximate_probe_covers_all_cells_and_stays_close_to_exact():
     check_partition(approx, 1500, 1300)
     assert approx.similarity.min() >= 0.8
     assert approx.objective >= 0.98 * exact.objective
+    # The sampled bound covers every row here (fewer than 10,000), so it is exact and proven.
+    assert approx.diagnostics["gap_stderr"] == 0.0
+    bound = approx.objective * (1 + approx.diagnostics["gap_estimate"])
+    assert bound >= exact.objective - 1e-6
+    assert approx.diagnostics["gap_estimate"] < 0.05
+
+
+def test_sampled_bound_is_unbiased_for_a_row_sample(monkeypatch):
+    import scpairing._matching as matching
+
+    z1, z2, _, _ = clustered(1500, 1300, seed=3)
+    exact = pair(z1, z2, 0.8, method="exact")
+    # One pricing round: far from converged, so there is a gap to estimate.
+    with pytest.warns(RuntimeWarning, match="gap_estimate"):
+        full = pair(z1, z2, 0.8, method="sparse", block_size=50, probe=50, repair_rounds=1)
+    monkeypatch.setattr(matching, "ESTIMATE_SAMPLE", 300)
+    with pytest.warns(RuntimeWarning):
+        sampled = pair(z1, z2, 0.8, method="sparse", block_size=50, probe=50, repair_rounds=1)
+    assert sampled.objective == full.objective
+    assert full.diagnostics["gap_estimate"] >= exact.objective / full.objective - 1 - 1e-6
+    assert sampled.diagnostics["gap_stderr"] > 0
+    estimate, truth = sampled.diagnostics["gap_estimate"], full.diagnostics["gap_estimate"]
+    assert abs(estimate - truth) < 4 * sampled.diagnostics["gap_stderr"]
 
 
 @pytest.mark.parametrize("side", [0, 1])
@@ -165,17 +188,20 @@ def test_pruned_search_matches_brute_force_with_offsets(side):
     np.testing.assert_array_equal(counts, np.minimum(3, (reduced > thresholds[:, None]).sum(1)))
 
 
-def test_auction_matches_scipy_on_random_graphs():
+@pytest.mark.parametrize("warm", [False, True])
+def test_auction_matches_scipy_on_random_graphs(warm):
+    # Warm: start from arbitrary prices, as a re-solve on a grown graph does; columns that no
+    # row takes must still end at price 0, or the matching stalls below the optimum.
     rng = np.random.default_rng(11)
     for n, m in ((40, 30), (30, 45)):
         weights = np.where(rng.random((n, m)) < 0.2, rng.uniform(0.5, 1.0, (n, m)), 0.0)
         rows, cols = np.nonzero(weights)
         graph = _Graph(n, m)
         graph.add(rows, cols, weights[rows, cols])
-        price = np.zeros(m)
+        price = rng.uniform(0.0, 1.0, m) if warm else np.zeros(m)
         row_col = np.full(n, UNASSIGNED, np.int64)
         col_row = np.full(m, UNASSIGNED, np.int64)
-        auction(*graph.views(), price, row_col, col_row, EPS_COLD)
+        auction(*graph.views(), price, row_col, col_row, EPS_WARM if warm else EPS_COLD)
         real = np.flatnonzero(row_col >= 0)
         assert np.unique(row_col[real]).size == real.size
         np.testing.assert_array_equal(col_row[row_col[real]], real)
