@@ -8,7 +8,7 @@ Each run is a fresh subprocess so its peak RSS (VmHWM) is its own.
     python benchmarks/bench_pairing.py                      # 5k and 10k vs dense
     python benchmarks/bench_pairing.py --compare 20000      # 20k vs dense (~3 min, ~8 GB)
     python benchmarks/bench_pairing.py --compare --scale 100000 300000
-    python benchmarks/bench_pairing.py --compare --scale 1000000 --time-budget 300
+    python benchmarks/bench_pairing.py --compare --scale 1000000 --time-budget 480  # ~9 min
 
 Columns: wall time and its search (clustering + neighbour/pricing searches) / solve (matching)
 split, ``load``: the one-off cost of the process's first call (numba loading its cached kernels,
@@ -172,7 +172,7 @@ def main() -> None:
         text += f" {res['gap']:>8.1e}"
         if res["gap_estimate"] == res["gap_estimate"]:  # not nan: approximate search
             text += f" {res['gap_estimate']:>8.1e}±{res['gap_stderr']:.0e}"
-        return text + ("" if res["converged"] else "  (time budget hit)")
+        return text + ("" if res["converged"] else "  (stopped before converging)")
 
     for n in args.compare:
         dense = _run("exact", n, args)
