@@ -320,14 +320,18 @@ def match_sparse(
         eps, last_profit, last_price = EPS_WARM, profit, price.copy()
 
         t0 = time.perf_counter()
-        wide = probe
+        round_probe = probe
         if probe is not None:
             # While most cells still have violated edges, a search near each finds them; the
             # probe widens as fewer cells need re-checking, so rounds cost about the same.
             n_active = max(1, int(active1.sum() + active2.sum()))
-            wide = min(probe, max(seed_probe, seed_probe * (n + m) // n_active))
-        r1, c1, s1, best1 = index.search(0, add_k, cutoff, price, profit + TOL, wide, active1)
-        c2, r2, s2, best2 = index.search(1, add_k, cutoff, profit, price + TOL, wide, active2)
+            round_probe = min(probe, max(seed_probe, seed_probe * (n + m) // n_active))
+        r1, c1, s1, best1 = index.search(
+            0, add_k, cutoff, price, profit + TOL, round_probe, active1
+        )
+        c2, r2, s2, best2 = index.search(
+            1, add_k, cutoff, profit, price + TOL, round_probe, active2
+        )
         proven = False
         if probe is None:
             bound = np.maximum(profit + TOL, best1).sum() + np.maximum(price + TOL, best2).sum()
