@@ -108,7 +108,7 @@ class ScPairing:
     ):
         modalities = _validate.check_modality_dict(data, "data")
         seed = _validate.check_seed(seed)
-        if not isinstance(latent_dim, (int, np.integer)) or latent_dim < 2:
+        if not _validate.is_integer(latent_dim) or latent_dim < 2:
             raise ValueError(f"`latent_dim` must be an integer >= 2; got {latent_dim!r}.")
         n_cells = next(iter(modalities.values())).n_obs
         if n_cells < MIN_CELLS:
