@@ -84,8 +84,17 @@
 #' }
 PairCells <- function(model_or_bridge, rna, atac, cutoff = 0.8, assays = NULL, ...) {
   model <- .as_model(model_or_bridge)
-  if (!is.numeric(cutoff) || length(cutoff) != 1 || is.na(cutoff)) {
-    stop("`cutoff` must be a single number; got ", deparse(cutoff), ".", call. = FALSE)
+  .check_seurat(rna, "rna")
+  .check_seurat(atac, "atac")
+  if (!is.numeric(cutoff) || length(cutoff) != 1 || !is.finite(cutoff)) {
+    stop("`cutoff` must be a single number in [-1, 1] (a cosine similarity); got ",
+         .describe(cutoff), ".", call. = FALSE)
+  }
+  .check_named_character(assays, "assays", "c(RNA = \"RNA\", ATAC = \"peaks\")")
+  options <- list(...)
+  if (length(options) && (is.null(names(options)) || any(!nzchar(names(options))))) {
+    stop("Arguments in `...` must be named options of scpairing.pair, e.g. method = \"exact\".",
+         call. = FALSE)
   }
   query_assay <- function(modality) {
     if (is.null(assays)) return(NULL)
@@ -94,10 +103,8 @@ PairCells <- function(model_or_bridge, rna, atac, cutoff = 0.8, assays = NULL, .
   }
   rna_assay <- query_assay("rna") %||% .model_assay(model, "rna")
   atac_assay <- query_assay("atac") %||% .model_assay(model, "atac")
-  .check_seurat(rna, "rna")
-  .check_seurat(atac, "atac")
-  .check_assay(rna, rna_assay, "rna", "RNA counts of the paired object")
-  .check_assay(atac, atac_assay, "atac", "peak counts of the paired object")
+  .check_assay(rna, rna_assay, "rna", "RNA counts of the paired object", "assays")
+  .check_assay(atac, atac_assay, "atac", "peak counts of the paired object", "assays")
   scp <- .scp()
   py_model <- .py_model(model)
   queries <- list(
@@ -109,7 +116,7 @@ PairCells <- function(model_or_bridge, rna, atac, cutoff = 0.8, assays = NULL, .
             paste0("embedding ", modality))
   })
   result <- .py_try(do.call(scp$pair, c(list(z_py$rna, z_py$atac, cutoff = cutoff),
-                                        .py_args(list(...)))),
+                                        .py_args(options))),
                     "PairCells")
   index <- function(name) {
     as.integer(reticulate::py_to_r(reticulate::py_get_attr(result, name))) + 1L

@@ -26,7 +26,7 @@
 .training_spec <- function(object, reductions, assays) {
   if (is.null(reductions)) {
     modality <- .python_modality(names(assays), "assays")
-    for (assay in assays) .check_assay(object, assay, "object")
+    for (assay in assays) .check_assay(object, assay, "object", assay_arg = "assays")
     return(data.frame(name = names(assays), modality = modality, assay = unname(assays),
                       reduction = NA_character_, stringsAsFactors = FALSE))
   }
@@ -98,8 +98,14 @@
 
 .as_py_int <- function(value, argname) {
   if (is.null(value)) return(NULL)
-  if (!is.numeric(value) || length(value) != 1 || is.na(value) || value != round(value)) {
-    stop("`", argname, "` must be a single whole number; got ", deparse(value), ".", call. = FALSE)
+  if (!is.numeric(value) || length(value) != 1 || !is.finite(value) || value != round(value)) {
+    stop("`", argname, "` must be a single whole number; got ", .describe(value), ".",
+         call. = FALSE)
+  }
+  # Beyond R's integer range (e.g. a seed up to 2^32 - 1): an exact Python int.
+  if (abs(value) > .Machine$integer.max) {
+    .scp()  # binds reticulate to scpairing's Python first
+    return(reticulate::import_builtins(convert = FALSE)$int(format(value, scientific = FALSE)))
   }
   as.integer(value)
 }
@@ -125,7 +131,13 @@
 #'   reduction's own assay.
 #' @param batch Name of a metadata column with batch labels, or `NULL`.
 #' @param latent.dim Dimension of the shared space.
-#' @param seed Random seed; on the CPU the same seed gives the same embeddings.
+#' @param seed Random seed, a whole number. The same seed, data and options give
+#'   bit-identical results only with the same thread counts (torch's
+#'   `torch.get_num_threads()` for training, the BLAS threads for fitting the
+#'   reductions), the same device and the same library versions; the model records
+#'   them (`print(GetScPairingModel(object))`). Other thread counts change results
+#'   slightly (floating-point summation order). The R and Python random states are
+#'   not changed.
 #' @param max.epochs Maximum number of training epochs (`NULL`: the Python default,
 #'   with early stopping).
 #' @param verbose Show the training progress bar.
@@ -146,6 +158,10 @@ RunScPairing <- function(object, reductions = c(RNA = "pca", ATAC = "lsi"),
                          assays = c(RNA = "RNA", ATAC = "peaks"), batch = NULL,
                          latent.dim = 10, seed = 0, max.epochs = NULL, verbose = TRUE, ...) {
   .check_seurat(object, "object")
+  .check_named_character(reductions, "reductions", "c(RNA = \"pca\", ATAC = \"lsi\")")
+  .check_named_character(assays, "assays", "c(RNA = \"RNA\", ATAC = \"peaks\")",
+                         null_ok = !is.null(reductions))
+  .check_flag(verbose, "verbose")
   spec <- .training_spec(object, reductions, assays)
   if (!is.null(batch)) {
     if (!is.character(batch) || length(batch) != 1 || !batch %in% colnames(object[[]])) {
@@ -156,6 +172,10 @@ RunScPairing <- function(object, reductions = c(RNA = "pca", ATAC = "lsi"),
   latent.dim <- .as_py_int(latent.dim, "latent.dim")
   seed <- .as_py_int(seed, "seed")
   max.epochs <- .as_py_int(max.epochs, "max.epochs")
+  if (!is.null(max.epochs) && max.epochs < 1) {
+    stop("`max.epochs` must be a whole number >= 1 (or NULL); got ", max.epochs, ".",
+         call. = FALSE)
+  }
   scp <- .scp()
   options <- .route_options(list(...), scp$ScPairing)
 

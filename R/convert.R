@@ -2,6 +2,37 @@
 # sparse: a features x cells dgCMatrix holds exactly the arrays of a cells x features CSR
 # matrix, so no transpose is needed in either direction.
 
+# A short description of a value for error messages.
+.describe <- function(x) {
+  if (is.null(x)) return("NULL")
+  if (is.atomic(x) && length(x) <= 5) return(paste(deparse(x), collapse = " "))
+  paste0("an object of class ", paste(class(x), collapse = "/"))
+}
+
+.check_flag <- function(x, argname) {
+  if (!is.logical(x) || length(x) != 1 || is.na(x)) {
+    stop("`", argname, "` must be TRUE or FALSE; got ", .describe(x), ".", call. = FALSE)
+  }
+  invisible(x)
+}
+
+.check_string <- function(x, argname, what = "a single string") {
+  if (!is.character(x) || length(x) != 1 || is.na(x) || !nzchar(x)) {
+    stop("`", argname, "` must be ", what, "; got ", .describe(x), ".", call. = FALSE)
+  }
+  invisible(x)
+}
+
+# NULL or a named character vector without NA or empty entries.
+.check_named_character <- function(x, argname, example, null_ok = TRUE) {
+  if (is.null(x) && null_ok) return(invisible(x))
+  if (!is.character(x) || !length(x) || anyNA(x) || any(!nzchar(x))) {
+    stop("`", argname, "` must be a named character vector, e.g. ", example, "; got ",
+         .describe(x), ".", call. = FALSE)
+  }
+  invisible(x)
+}
+
 .check_seurat <- function(object, argname) {
   if (!inherits(object, "Seurat")) {
     stop("`", argname, "` must be a Seurat object; got an object of class ",
@@ -10,9 +41,11 @@
   invisible(object)
 }
 
-.check_assay <- function(object, assay, argname, what = "assay") {
+# `argname`: the object's argument; `assay_arg`: the argument that named the assay.
+.check_assay <- function(object, assay, argname, what = "assay", assay_arg = "assay") {
   if (!is.character(assay) || length(assay) != 1 || is.na(assay)) {
-    stop("`", argname, "` must name one assay; got ", deparse(assay), ".", call. = FALSE)
+    stop("`", assay_arg, "` must name one assay of `", argname, "`; got ", .describe(assay), ".",
+         call. = FALSE)
   }
   if (!assay %in% SeuratObject::Assays(object)) {
     stop("Assay '", assay, "' (", what, ") not found in `", argname, "`; available assays: ",
@@ -21,7 +54,12 @@
   invisible(assay)
 }
 
-.check_reduction <- function(object, reduction, argname, what = "reduction") {
+.check_reduction <- function(object, reduction, argname, what = "reduction",
+                             reduction_arg = "reductions") {
+  if (!is.character(reduction) || length(reduction) != 1 || is.na(reduction)) {
+    stop("`", reduction_arg, "` must name reductions of `", argname, "`; got ",
+         .describe(reduction), ".", call. = FALSE)
+  }
   if (!reduction %in% SeuratObject::Reductions(object)) {
     available <- SeuratObject::Reductions(object)
     stop("Reduction '", reduction, "' (", what, ") not found in `", argname,
@@ -129,12 +167,20 @@
 SeuratToAnnData <- function(object, assay = SeuratObject::DefaultAssay(object),
                             reductions = NULL, peaks = FALSE) {
   .check_seurat(object, "object")
+  .check_flag(peaks, "peaks")
+  if (!is.null(reductions) && (!is.character(reductions) || anyNA(reductions))) {
+    stop("`reductions` must be NULL or reduction names; got ", .describe(reductions), ".",
+         call. = FALSE)
+  }
+  if (!is.null(assay)) .check_assay(object, assay, "object")
+  for (reduction in reductions) {
+    .check_reduction(object, reduction, "object", "in `reductions`")
+  }
   cells <- SeuratObject::Cells(object)
   anndata <- .py_import("anndata")
   x <- NULL
   var <- NULL
   if (!is.null(assay)) {
-    .check_assay(object, assay, "object")
     counts <- .assay_counts(object, assay)
     .check_cells(colnames(counts), cells, paste0("assay '", assay, "'"))
     features <- rownames(counts)
@@ -144,7 +190,6 @@ SeuratToAnnData <- function(object, assay = SeuratObject::DefaultAssay(object),
   }
   obsm <- list()
   for (reduction in reductions) {
-    .check_reduction(object, reduction, "object")
     embeddings <- SeuratObject::Embeddings(object, reduction = reduction)
     .check_cells(rownames(embeddings), cells, paste0("reduction '", reduction, "'"))
     obsm[[paste0("X_", reduction)]] <- .dense_to_py(embeddings)
@@ -176,6 +221,9 @@ AnnDataToSeurat <- function(adata, assay = "RNA", peaks = FALSE, project = "scPa
     stop("`adata` must be a Python AnnData object; got ", paste(class(adata), collapse = "/"),
          ".", call. = FALSE)
   }
+  .check_string(assay, "assay", "the name of the assay to create")
+  .check_string(project, "project")
+  .check_flag(peaks, "peaks")
   cells <- as.character(reticulate::py_to_r(adata$obs_names$tolist()))
   features <- as.character(reticulate::py_to_r(adata$var_names$tolist()))
   if (isTRUE(peaks)) features <- StandardizePeakNames(features)

@@ -16,6 +16,9 @@
     latent.dim = as.integer(reticulate::py_to_r(py_model$latent_dim)),
     name = reticulate::py_to_r(py_model$name),
     scpairing.version = reticulate::py_to_r(.scp()$`__version__`),
+    # Seed, thread counts, device and library versions of the run (see RunScPairing's `seed`).
+    reproducibility = tryCatch(reticulate::py_to_r(py_model$reproducibility),
+                               error = function(e) list()),
     cache = cache
   ), class = "scPairingModel")
 }
@@ -74,6 +77,13 @@ SaveScPairingModel <- function(model, path) {
     stop("`model` must be an scPairingModel; got ", paste(class(model), collapse = "/"), ".",
          call. = FALSE)
   }
+  .check_string(path, "path", "a file path")
+  if (dir.exists(path)) {
+    stop("`path` is a directory ('", path, "'); give a file name.", call. = FALSE)
+  }
+  if (!dir.exists(dirname(path))) {
+    stop("`path`: the directory '", dirname(path), "' does not exist.", call. = FALSE)
+  }
   writeBin(model$bytes, path)
   invisible(path)
 }
@@ -91,6 +101,13 @@ print.scPairingModel <- function(x, ...) {
     cat(sprintf("  %-8s <- %s (%d input dims)\n", row$modality, source, row$dims))
   }
   if (!is.null(x$batch)) cat("  batch:", x$batch, "\n")
+  info <- x$reproducibility
+  if (length(info) && !is.null(info$torch_threads)) {
+    blas <- if (is.null(info$blas_threads)) "?" else info$blas_threads
+    cat(sprintf(paste0("  seed %s, trained with %s torch thread(s) on %s, reductions ",
+                       "fitted with %s BLAS thread(s)\n"),
+                info$seed, info$torch_threads, info$device, blas))
+  }
   cat(sprintf("  saved size: %.1f kB, scpairing %s\n", length(x$bytes) / 1024,
               x$scpairing.version))
   invisible(x)
@@ -112,9 +129,12 @@ print.scPairingModel <- function(x, ...) {
 #' paired <- PairCells(model, rna = rna_query, atac = atac_query)
 #' }
 LoadScPairingModel <- function(path, assays = c(RNA = "RNA", ATAC = "peaks", ADT = "ADT")) {
-  if (!is.character(path) || length(path) != 1 || !file.exists(path)) {
-    stop("`path` must name an existing model file; got ", deparse(path), ".", call. = FALSE)
+  if (!is.character(path) || length(path) != 1 || is.na(path) || !file.exists(path) ||
+      dir.exists(path)) {
+    stop("`path` must name an existing model file; got ", .describe(path), ".", call. = FALSE)
   }
+  .check_named_character(assays, "assays", "c(RNA = \"RNA\", ATAC = \"peaks\")",
+                         null_ok = FALSE)
   py_model <- .py_try(.scp()$ScPairing$load(normalizePath(path)), "LoadScPairingModel")
   modalities <- as.character(reticulate::py_to_r(py_model$modalities))
   assay_of <- stats::setNames(unname(assays), .python_modality(names(assays), "assays"))

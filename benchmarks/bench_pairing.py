@@ -9,6 +9,10 @@ Each run is a fresh subprocess so its peak RSS (VmHWM) is its own.
     python benchmarks/bench_pairing.py --compare 20000      # 20k vs dense (~3 min, ~8 GB)
     python benchmarks/bench_pairing.py --compare --scale 100000 300000
     python benchmarks/bench_pairing.py --compare --scale 1000000 --time-budget 480  # ~9 min
+    python benchmarks/bench_pairing.py --compare --scale 100000 --duplicates 0.2  # ties
+
+``--duplicates F`` also runs every sparse case with a fraction ``F`` of each set's cells replaced
+by exact copies of other cells of that set (ties: duplicated or empty cells), labelled ``+dup``.
 
 Columns: wall time and its search (clustering + neighbour/pricing searches) / solve (matching)
 split, ``load``: the one-off cost of the process's first call (numba loading its cached kernels,
@@ -59,6 +63,11 @@ def _child(args: argparse.Namespace) -> None:
     from scpairing.pairing import pair
 
     z1, z2 = clustered(args.n, args.n, seed=args.seed)
+    if args.dup > 0:
+        rng = np.random.default_rng(args.seed + 1)
+        for z in (z1, z2):
+            copies = rng.choice(args.n, int(args.dup * args.n), replace=False)
+            z[copies] = z[rng.choice(args.n, copies.size)]
     # One-off per process: numba loads its compiled kernels, torch / sklearn warm up.
     start = time.perf_counter()
     pair(z1[:500], z2[:500], args.cutoff, method=args.method)
@@ -93,8 +102,9 @@ def _child(args: argparse.Namespace) -> None:
     )
 
 
-def _run(method: str, n: int, args: argparse.Namespace) -> dict:
+def _run(method: str, n: int, args: argparse.Namespace, dup: float = 0.0) -> dict:
     cmd = [sys.executable, __file__, "--child", "--method", method, "--n", str(n)]
+    cmd += ["--dup", str(dup)]
     cmd += ["--k", str(args.k), "--block-size", str(args.block_size), "--cutoff", str(args.cutoff)]
     cmd += ["--probe", args.probe]
     if args.time_budget is not None:
@@ -147,11 +157,15 @@ def main() -> None:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--method", default="sparse", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--dup", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--duplicates", type=float, default=0.0, help="also run with this fraction duplicated"
+    )
     args = parser.parse_args()
     if args.child:
         _child(args)
         return
-    head = f"{'n=m':>8} {'method':>7} {'time s':>7} {'search':>7} {'solve':>7} {'load':>5}"
+    head = f"{'n=m':>8} {'method':>10} {'time s':>7} {'search':>7} {'solve':>7} {'load':>5}"
     head += f" {'peak GB':>7}"
     print(
         head
@@ -160,10 +174,12 @@ def main() -> None:
     )
 
     def line(n: int, name: str, res: dict, dense: dict | None) -> str:
-        text = f"{n:>8} {name:>7} {res['seconds']:>7.1f} {res['search']:>7.1f} {res['solve']:>7.1f}"
+        text = (
+            f"{n:>8} {name:>10} {res['seconds']:>7.1f} {res['search']:>7.1f} {res['solve']:>7.1f}"
+        )
         text += f" {res['load']:>5.1f} {res['peak_gb']:>7.2f} {res['pairs']:>8}"
         text += f" {res['objective']:>10.1f}"
-        if dense is None or name == "dense":
+        if dense is None or name.startswith("dense"):
             text += f" {'':>7} {'':>9} {'':>7}"
         else:
             text += f" {dense['seconds'] / res['seconds']:>6.1f}x"
@@ -178,8 +194,14 @@ def main() -> None:
         dense = _run("exact", n, args)
         print(line(n, "dense", dense, None), flush=True)
         print(line(n, "sparse", _run("sparse", n, args), dense), flush=True)
+        if args.duplicates:
+            dense = _run("exact", n, args, args.duplicates)
+            print(line(n, "dense+dup", dense, None), flush=True)
+            print(line(n, "sparse+dup", _run("sparse", n, args, args.duplicates), dense))
     for n in args.scale:
         print(line(n, "sparse", _run("sparse", n, args), None), flush=True)
+        if args.duplicates:
+            print(line(n, "sparse+dup", _run("sparse", n, args, args.duplicates), None), flush=True)
     if args.real:
         real_data(args.seed, args.cutoff)
 

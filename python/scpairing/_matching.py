@@ -40,6 +40,23 @@ EPS_WARM = np.array([1e-3, 1e-4, 1e-5, 1e-6, 1e-7])
 TOL = 1e-6
 # Rows searched exhaustively to estimate the dual bound of an approximate (probe) search.
 ESTIMATE_SAMPLE = 10_000
+# The float32 search admits pairs this far below the cutoff; each found pair is then judged by its
+# float64 similarity (float32 dot products of unit vectors err by ~d * 6e-8).
+SEARCH_SLACK = 1e-5
+EDGE_CHUNK = 1 << 20
+
+
+def edge_similarity(
+    z1: np.ndarray, z2: np.ndarray, rows: np.ndarray, cols: np.ndarray
+) -> np.ndarray:
+    """Float64 cosine of each pair ``(z1[rows], z2[cols])``: the one definition of a pair's
+    similarity that the cutoff is applied to, whichever method found the pair."""
+    out = np.empty(rows.size, np.float64)
+    for start in range(0, rows.size, EDGE_CHUNK):
+        part = slice(start, start + EDGE_CHUNK)
+        a = z1[rows[part]].astype(np.float64)
+        out[part] = np.einsum("ij,ij->i", a, z2[cols[part]].astype(np.float64))
+    return out
 
 
 def match_dense(z1: np.ndarray, z2: np.ndarray, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
@@ -47,10 +64,11 @@ def match_dense(z1: np.ndarray, z2: np.ndarray, cutoff: float) -> tuple[np.ndarr
 
     Forbidden pairs get weight 0, so the optimum never gains from them and they are dropped after
     the assignment. Pairs with non-positive similarity never raise the total and are not made.
+    Similarities are float64 (as :func:`edge_similarity`), so a pair at the cutoff is judged the
+    same way by every method.
     """
-    sims = z1 @ z2.T
-    weights = np.where((sims >= cutoff) & (sims > 0), sims, 0.0)
-    del sims
+    weights = z1.astype(np.float64) @ z2.astype(np.float64).T
+    weights[(weights < cutoff) | (weights <= 0)] = 0.0
     r, c = linear_sum_assignment(weights, maximize=True)
     keep = weights[r, c] > 0
     return r[keep].astype(np.int64), c[keep].astype(np.int64)
@@ -288,16 +306,23 @@ def match_sparse(
         of a dual bound, see :func:`_estimate_dual_bound`).
     """
     n, m = z1.shape[0], z2.shape[0]
-    cutoff = max(cutoff, float(np.nextafter(np.float32(0), np.float32(1))))
+    search_cutoff = cutoff - SEARCH_SLACK
+
+    def add_edges(rows: np.ndarray, cols: np.ndarray) -> int:
+        # Judge each found pair by its float64 similarity (pairs at s <= 0 never help).
+        sims = edge_similarity(z1, z2, rows, cols)
+        keep = (sims >= cutoff) & (sims > 0)
+        return graph.add(rows[keep], cols[keep], sims[keep])
+
     info = {"search": 0.0, "solve": 0.0, "rounds": 0, "bids": 0, "dual_bound": np.nan}
     t0 = time.perf_counter()
     index = ClusterIndex(z1, z2, n_clusters, seed)
     graph = _Graph(n, m)
     # The first graph only seeds the auction (pricing finds what it misses): search nearby cells.
     seed_probe = 4 * max(1, (n + m) // max(1, n_clusters))
-    r1, c1, s1, _ = index.search(0, k, cutoff, probe=seed_probe)
-    c2, r2, s2, _ = index.search(1, k, cutoff, probe=seed_probe)
-    graph.add(np.concatenate([r1, r2]), np.concatenate([c1, c2]), np.concatenate([s1, s2]))
+    r1, c1, _, _ = index.search(0, k, search_cutoff, probe=seed_probe)
+    c2, r2, _, _ = index.search(1, k, search_cutoff, probe=seed_probe)
+    add_edges(np.concatenate([r1, r2]), np.concatenate([c1, c2]))
     info["search"] += time.perf_counter() - t0
 
     price = np.zeros(m)
@@ -326,11 +351,11 @@ def match_sparse(
             # probe widens as fewer cells need re-checking, so rounds cost about the same.
             n_active = max(1, int(active1.sum() + active2.sum()))
             round_probe = min(probe, max(seed_probe, seed_probe * (n + m) // n_active))
-        r1, c1, s1, best1 = index.search(
-            0, add_k, cutoff, price, profit + TOL, round_probe, active1
+        r1, c1, _, best1 = index.search(
+            0, add_k, search_cutoff, price, profit + TOL, round_probe, active1
         )
-        c2, r2, s2, best2 = index.search(
-            1, add_k, cutoff, profit, price + TOL, round_probe, active2
+        c2, r2, _, best2 = index.search(
+            1, add_k, search_cutoff, profit, price + TOL, round_probe, active2
         )
         proven = False
         if probe is None:
@@ -341,9 +366,7 @@ def match_sparse(
             proven = bound <= (1.0 + tolerance) * objective
         active1 = np.bincount(r1, minlength=n) >= add_k
         active2 = np.bincount(c2, minlength=m) >= add_k
-        added = graph.add(
-            np.concatenate([r1, r2]), np.concatenate([c1, c2]), np.concatenate([s1, s2])
-        )
+        added = add_edges(np.concatenate([r1, r2]), np.concatenate([c1, c2]))
         info["search"] += time.perf_counter() - t0
         late = deadline is not None and time.perf_counter() > deadline
         if added == 0 or proven or info["rounds"] >= rounds or late:
@@ -353,7 +376,7 @@ def match_sparse(
     if probe is not None:
         t0 = time.perf_counter()
         info["bound_estimate"], info["bound_variance"] = _estimate_dual_bound(
-            index, price, profit, cutoff, seed, ESTIMATE_SAMPLE
+            index, price, profit, search_cutoff, seed, ESTIMATE_SAMPLE
         )
         info["search"] += time.perf_counter() - t0
     info["edges"] = int(graph.rows.size)

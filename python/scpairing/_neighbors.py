@@ -46,6 +46,9 @@ class ClusterIndex:
         n_clusters = max(1, min(n_clusters, both.shape[0]))
         rng = np.random.default_rng(seed)
         sample = both[rng.choice(both.shape[0], min(both.shape[0], 32 * n_clusters), replace=False)]
+        # Duplicated cells (empty cells embed to one point) can leave fewer distinct points than
+        # clusters; k-means would then make empty clusters.
+        n_clusters = min(n_clusters, np.unique(sample, axis=0).shape[0])
         # Random init: k-means++ costs minutes at atlas scale; cluster quality only affects speed.
         km = KMeans(n_clusters, init="random", n_init=1, max_iter=20, random_state=seed).fit(sample)
         centers = km.cluster_centers_.astype(np.float32)
@@ -165,7 +168,8 @@ class ClusterIndex:
         cols, vals, sims = _scan(
             query_np, queries, np.concatenate(query_cluster), cand_ptr,
             np.concatenate(cand_lists).astype(np.int64), centers, b_ptr, np.cos(r_b),
-            np.sin(r_b), base_t, off_sorted, float(cutoff), thresholds, k,
+            np.sin(r_b), base_t, off_sorted, b_order.astype(np.int64), float(cutoff),
+            thresholds, k,
         )  # fmt: skip
         best_all[queries] = vals[:, 0]
         r, c = np.nonzero(vals > thresholds[queries][:, None])
@@ -177,12 +181,30 @@ class ClusterIndex:
         )
 
 
+@numba.njit(cache=True)
+def _tie_key(a, b):
+    """Pseudo-random 64-bit key of the pair ``(a, b)`` (splitmix64 of a combined id).
+
+    Ranks partners of *equal* reduced similarity. A fixed order (say by index) would give every
+    query the same few partners among identical cells, and a graph in which thousands of cells
+    compete for ten columns; a key that depends on both ends spreads them like a random graph.
+    """
+    x = np.uint64(a) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(b)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
 @numba.njit(parallel=True, cache=True, fastmath=True)
 def _scan(
     query, queries, query_cluster, cand_ptr, cand_all, centers, b_ptr, cos_r, sin_r, base_t,
-    off, cutoff, thr, k,
+    off, base_id, cutoff, thr, k,
 ):  # fmt: skip
     """Exact top-``k`` of ``s - off`` (``s >= cutoff``) over the candidate clusters of a query.
+
+    Equal values are ranked by :func:`_tie_key` of the query's and the base cell's ids
+    (``base_id``: original index of each base column), so the result never depends on the
+    order of the cells.
 
     Query ``t`` scans the clusters ``cand_all[cand_ptr[g]:cand_ptr[g + 1]]``, ``g =
     query_cluster[t]``.
@@ -196,6 +218,7 @@ def _scan(
     cols = np.full((nq, k), -1, np.int64)
     vals = np.full((nq, k), -np.inf)
     sims = np.zeros((nq, k), np.float32)
+    keys = np.zeros((nq, k), np.uint64)
     width = 0
     for c in range(b_ptr.size - 1):
         width = max(width, b_ptr[c + 1] - b_ptr[c])
@@ -215,10 +238,11 @@ def _scan(
                 bound = cos_c * cos_r[c] + sin_c * sin_r[c]
                 if bound < cutoff:
                     continue
-            # Offsets increase within a cluster: cells from ``stop`` on can't beat the limit.
+            # Offsets increase within a cluster: cells after ``stop`` can't beat the limit
+            # (those *at* it can still win a tie).
             start = b_ptr[c]
             floor = max(limit, vals[t, k - 1])
-            stop = start + np.searchsorted(off[start : b_ptr[c + 1]], bound - floor)
+            stop = start + np.searchsorted(off[start : b_ptr[c + 1]], bound - floor, "right")
             # Similarities of the whole run first: base_t is (d, nb), so this loop vectorises.
             buf[: stop - start] = 0.0
             for x in range(d):
@@ -230,15 +254,23 @@ def _scan(
                 if s < cutoff:
                     continue
                 value = s - off[j]
-                if value <= vals[t, k - 1]:
+                if value < vals[t, k - 1]:
+                    continue
+                key = _tie_key(queries[t], base_id[j])
+                if value == vals[t, k - 1] and key <= keys[t, k - 1]:
                     continue
                 pos = k - 1  # insertion into the sorted top-k row
-                while pos > 0 and vals[t, pos - 1] < value:
+                while pos > 0 and (
+                    vals[t, pos - 1] < value
+                    or (vals[t, pos - 1] == value and keys[t, pos - 1] < key)
+                ):
                     vals[t, pos] = vals[t, pos - 1]
                     cols[t, pos] = cols[t, pos - 1]
                     sims[t, pos] = sims[t, pos - 1]
+                    keys[t, pos] = keys[t, pos - 1]
                     pos -= 1
                 vals[t, pos] = value
                 cols[t, pos] = j
                 sims[t, pos] = s
+                keys[t, pos] = key
     return cols, vals, sims

@@ -1,12 +1,30 @@
-"""One place that checks user input and raises clear errors naming the argument."""
+"""One place that checks user input and raises clear errors naming the argument.
+
+Every message names the argument (in backticks, as the caller wrote it) and says what to do.
+Which exception, by one rule:
+
+- ``TypeError``: the argument's *type* is wrong — a string, float or bool where an integer is
+  expected (``max_epochs=2.7`` and ``batch_size=256.0`` included: integer options take integers),
+  a non-AnnData where an AnnData is expected, a non-dict where a dict is expected. An unknown
+  option name, given as a keyword or as a key of an options dict (``train_config``,
+  ``weights``), is also a ``TypeError``, as Python raises for an unexpected keyword argument.
+- ``ValueError``: the type is right but the value is not — out of range, wrong shape or width,
+  NaN/Inf, negative or non-integer counts, duplicated names, inconsistent with other arguments
+  or with the trained model, a file that is not a scpairing model.
+- ``KeyError``: a named key (``.obsm`` key, layer, ``.obs`` column) is not there.
+- ``RuntimeError``: the call comes in the wrong state — e.g. embedding with an untrained model
+  ("call model.train() first").
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 
 import anndata as ad
 import mudata
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 MODALITIES = ("rna", "atac", "protein", "other")
@@ -25,11 +43,37 @@ def check_modality(modality: str, argname: str = "modality") -> str:
 
 
 def check_anndata(adata: object, argname: str) -> ad.AnnData:
+    """Return ``adata`` if it is an in-memory AnnData with cells, else raise."""
     if not isinstance(adata, ad.AnnData):
         raise TypeError(f"`{argname}` must be an AnnData object; got {type(adata).__name__}.")
+    if adata.isbacked:
+        raise ValueError(
+            f"`{argname}` is a backed AnnData (opened from {str(adata.filename)!r} with "
+            "`backed=`); scpairing needs it in memory: `adata = adata.to_memory()`."
+        )
     if adata.n_obs == 0:
         raise ValueError(f"`{argname}` has no cells.")
     return adata
+
+
+def check_unique_names(
+    names: Sequence[object], argname: str, what: str = "cell", fix: str | None = None
+) -> None:
+    """Raise ``ValueError`` when ``names`` (obs or var names) hold duplicates.
+
+    ``fix`` replaces the default advice (``call `adata.obs_names_make_unique()` first``).
+    """
+    index = pd.Index(names)
+    if index.is_unique:
+        return
+    dups = [str(d) for d in dict.fromkeys(index[index.duplicated()])]
+    if fix is None:
+        method = "obs_names_make_unique" if what == "cell" else "var_names_make_unique"
+        fix = f"call `adata.{method}()` first"
+    raise ValueError(
+        f"`{argname}` has duplicated {what} names ({len(dups)} duplicated, e.g. {dups[:3]}); "
+        f"{what}s are identified by name, so names must be unique: {fix}."
+    )
 
 
 def check_finite(values: np.ndarray | sp.spmatrix, argname: str) -> None:
@@ -50,6 +94,39 @@ def check_counts(values: np.ndarray | sp.spmatrix, argname: str) -> None:
         raise TypeError(f"`{argname}` must be numeric counts; got dtype {data.dtype}.")
     if data.size and data.min() < 0:
         raise ValueError(f"`{argname}` contains negative values; expected non-negative counts.")
+
+
+# Up to this many stored values are checked exhaustively; beyond it a seeded random sample of
+# this size is checked (fractional data has fractional values nearly everywhere, so a sample of
+# a million finds them with certainty; a handful of stray fractions among 10^9 may pass).
+INTEGRALITY_SAMPLE = 1 << 20
+
+
+def non_integer_example(values: np.ndarray | sp.spmatrix) -> float | None:
+    """Return one stored value of ``values`` that is not a whole number, or ``None``.
+
+    Integer dtypes return ``None`` at once. Float matrices are checked on every stored value up to
+    :data:`INTEGRALITY_SAMPLE` values, else on a seeded random sample of that many.
+    """
+    if sp.issparse(values):
+        data = values.data
+        if data.dtype.kind != "f":
+            return None
+        if data.size > INTEGRALITY_SAMPLE:
+            rng = np.random.default_rng(0)
+            data = data[rng.integers(data.size, size=INTEGRALITY_SAMPLE)]
+    else:
+        array = np.asarray(values)
+        if array.dtype.kind != "f":
+            return None
+        if array.size > INTEGRALITY_SAMPLE:
+            rng = np.random.default_rng(0)
+            idx = tuple(rng.integers(n, size=INTEGRALITY_SAMPLE) for n in array.shape)
+            data = array[idx]
+        else:
+            data = array.ravel()
+    bad = np.flatnonzero(np.abs(data - np.rint(data)) > 1e-4)
+    return float(data[bad[0]]) if bad.size else None
 
 
 def check_matrix_2d(values: np.ndarray, argname: str) -> np.ndarray:
@@ -108,6 +185,12 @@ def check_modality_dict(data: object, argname: str = "data") -> dict[str, ad.Ann
                 f"`{argname}`: cell names of {name!r} differ from those of {first_name!r}; "
                 "paired modalities must list the same cells in the same order."
             )
+    check_unique_names(
+        first.obs_names,
+        f"{argname}",
+        fix="call `obs_names_make_unique()` on every modality (the same names come out, as "
+        "paired modalities list the same cells)",
+    )
     return out
 
 
@@ -129,6 +212,12 @@ def check_unit_vectors(z: np.ndarray, argname: str, atol: float = 1e-3) -> np.nd
     if z.shape[0] == 0:
         raise ValueError(f"`{argname}` is empty; expected at least one cell.")
     norms = np.linalg.norm(z, axis=1)
+    zero = int((norms == 0).sum())
+    if zero:
+        raise ValueError(
+            f"`{argname}` has {zero} all-zero rows, which have no direction to compare; drop "
+            "those cells or embed them with model.embed(...), which gives every cell a direction."
+        )
     if not np.allclose(norms, 1.0, atol=atol):
         worst = float(np.abs(norms - 1).max())
         raise ValueError(
@@ -149,7 +238,78 @@ def is_number(value: object) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
-def check_seed(seed: object) -> int:
-    if not is_integer(seed) or seed < 0:
-        raise TypeError(f"`seed` must be a non-negative integer; got {seed!r}.")
-    return int(seed)
+def _describe(value: object) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _range_text(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
+    if low is not None and high is not None:
+        return f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    if low is not None:
+        return f"{'>' if low_open else '>='} {low}"
+    if high is not None:
+        return f"{'<' if high_open else '<='} {high}"
+    return "finite"
+
+
+def check_integer(
+    value: object, name: str, *, low: int | None = None, high: int | None = None, why: str = ""
+) -> int:
+    """Return ``value`` as an ``int``; ``TypeError`` unless an integer, ``ValueError`` if out of
+    ``[low, high]``. ``why`` (e.g. ``" (BatchNorm needs 2 cells)"``) is added to the message.
+    """
+    text = _range_text(low, high, False, False)
+    kind = "an integer" if text == "finite" else f"an integer {text}"
+    if not is_integer(value):
+        raise TypeError(f"`{name}` must be {kind}{why}; got {_describe(value)}.")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"`{name}` must be {kind}{why}; got {value}.")
+    return int(value)
+
+
+def check_number(
+    value: object,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    why: str = "",
+) -> float:
+    """Return ``value`` as a finite ``float``; ``TypeError`` unless a real number (not bool),
+    ``ValueError`` if NaN/Inf or out of range (``low_open``/``high_open`` exclude the bound).
+    """
+    text = _range_text(low, high, low_open, high_open)
+    kind = "a finite number" if text == "finite" else f"a number {text}"
+    if not is_number(value):
+        raise TypeError(f"`{name}` must be {kind}{why}; got {_describe(value)}.")
+    number = float(value)
+    bad = (
+        not math.isfinite(number)
+        or (low is not None and (number <= low if low_open else number < low))
+        or (high is not None and (number >= high if high_open else number > high))
+    )
+    if bad:
+        raise ValueError(f"`{name}` must be {kind}{why}; got {value}.")
+    return number
+
+
+def check_bool(value: object, name: str) -> bool:
+    """Return ``value`` as a ``bool``; ``TypeError`` unless ``True``/``False`` (or NumPy bool)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be True or False; got {_describe(value)}.")
+    return bool(value)
+
+
+# numpy's legacy RandomState (hence scikit-learn) takes seeds below 2**32; torch and
+# numpy.random.default_rng take more, so this is the range all of them accept.
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed: object, name: str = "seed") -> int:
+    """Return ``seed`` as an ``int`` in ``[0, 2**32 - 1]`` (what numpy, scikit-learn and torch all
+    accept); ``TypeError`` unless an integer, ``ValueError`` if out of range."""
+    return check_integer(
+        seed, name, low=0, high=MAX_SEED, why=" (the range numpy, scikit-learn and torch accept)"
+    )

@@ -1,33 +1,133 @@
-"""Command line: ``scpairing demo | evaluate | train | pair``."""
+"""Command line: ``scpairing demo | evaluate | train | pair``.
+
+Every user error is one line on stderr, ``scpairing: error: <message>``, and a non-zero exit
+status: 2 for a usage error (a missing or malformed option, a value out of range), 1 for bad
+input (a missing, unreadable or wrong kind of file, data scpairing refuses, an output that
+cannot be written). Options, inputs and outputs are all checked before any training starts.
+Unexpected internal errors still show their traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 # Training is capped so the full demo takes a few minutes on 2 CPU cores; a stratified subset
 # and a shorter cap make ``demo --quick`` a smoke test of well under a minute.
 DEMO_EPOCHS = 60
 QUICK_CELLS = 2500
 QUICK_EPOCHS = 30
+MAX_SEED = 2**32 - 1
+
+EXIT_INPUT = 1
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """A problem with the command's input that the user can fix; printed as one line."""
+
+    def __init__(self, message: str, status: int = EXIT_INPUT):
+        super().__init__(message)
+        self.status = status
+
+
+def _one_line(message: object) -> str:
+    return " ".join(str(message).split())
+
+
+def _fail(message: str, status: int) -> NoReturn:
+    print(f"scpairing: error: {_one_line(message)}", file=sys.stderr)
+    raise SystemExit(status)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors: ``scpairing: error: ... (see 'PROG --help')``."""
+
+    def error(self, message: str) -> NoReturn:
+        _fail(f"{message} (see '{self.prog} --help')", EXIT_USAGE)
+
+
+# ------------------------------------------------------------------------------ option types
+def _integer(low: int, high: int | None = None):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number; got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
+            raise argparse.ArgumentTypeError(f"must be {bounds}; got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def _number(low: float, high: float, *, low_open: bool = False, high_open: bool = False):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number; got {text!r}") from None
+        too_low = value <= low if low_open else value < low
+        too_high = value >= high if high_open else value > high
+        if not math.isfinite(value) or too_low or too_high:
+            interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+            raise argparse.ArgumentTypeError(f"must be a number in {interval}; got {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+def _text(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def _add_seed(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--seed", type=_integer(0, MAX_SEED), default=0, help="random seed (default 0)"
+    )
+
+
+def _add_cutoff(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cutoff",
+        type=_number(-1.0, 1.0),
+        default=0.8,
+        help="pair similarity cutoff, a cosine similarity in [-1, 1] (default 0.8)",
+    )
+
+
+def _add_max_epochs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-epochs", type=_integer(1), default=None, help="cap on training epochs (>= 1)"
+    )
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument(
-        "--cutoff", type=float, default=0.8, help="pair similarity cutoff (default 0.8)"
-    )
-    parser.add_argument("--max-epochs", type=int, default=None, help="cap on training epochs")
+    _add_seed(parser)
+    _add_cutoff(parser)
+    _add_max_epochs(parser)
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="scpairing",
         description="Integrate single-cell multiomics data and generate paired data.",
+        epilog="Exit status: 0 success, 1 bad input, 2 usage error.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
 
     demo = commands.add_parser(
         "demo", help="held-out evaluation on the bundled SNARE-seq2 data, with a report"
@@ -48,8 +148,15 @@ def _build_parser() -> argparse.ArgumentParser:
         "--atac", required=True, type=Path, help="ATAC counts (.h5ad), same cells"
     )
     evaluate.add_argument("--out", required=True, type=Path, help="output directory")
-    evaluate.add_argument("--label-key", default="cell_type", help="obs column of cell labels")
-    evaluate.add_argument("--bridge-fraction", type=float, default=0.3)
+    evaluate.add_argument(
+        "--label-key", type=_text, default="cell_type", help="obs column of cell labels"
+    )
+    evaluate.add_argument(
+        "--bridge-fraction",
+        type=_number(0.0, 1.0, low_open=True, high_open=True),
+        default=0.3,
+        help="fraction of cells in the bridge, in (0, 1) (default 0.3)",
+    )
     evaluate.add_argument("--links", type=Path, help="genes x peaks links (scipy .npz)")
     _add_common(evaluate)
 
@@ -57,30 +164,113 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--rna", required=True, type=Path, help="bridge RNA counts (.h5ad)")
     train.add_argument("--atac", required=True, type=Path, help="bridge ATAC counts (.h5ad)")
     train.add_argument("--out", required=True, type=Path, help="model file to write")
-    train.add_argument("--latent-dim", type=int, default=10)
-    train.add_argument("--batch-key", default=None, help="obs column of batch labels")
-    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    train.add_argument("--max-epochs", type=int, default=None, help="cap on training epochs")
+    train.add_argument(
+        "--latent-dim", type=_integer(2), default=10, help="dimension of the shared space (>= 2)"
+    )
+    train.add_argument("--batch-key", type=_text, default=None, help="obs column of batch labels")
+    _add_seed(train)
+    _add_max_epochs(train)
 
     pair = commands.add_parser("pair", help="pair unpaired RNA and ATAC cells with a model")
     pair.add_argument("--model", required=True, type=Path, help="model file from `train`")
     pair.add_argument("--rna", required=True, type=Path, help="query RNA counts (.h5ad)")
     pair.add_argument("--atac", required=True, type=Path, help="query ATAC counts (.h5ad)")
     pair.add_argument("--out", required=True, type=Path, help="paired data to write (.h5mu)")
-    pair.add_argument(
-        "--cutoff", type=float, default=0.8, help="pair similarity cutoff (default 0.8)"
-    )
+    _add_cutoff(pair)
     return parser
 
 
-def _read_h5ad(path: Path, argname: str):
-    import anndata as ad
-
+# ------------------------------------------------------------------------------ checks
+def _check_readable(path: Path, option: str) -> None:
+    """The input exists, is a file and can be read."""
+    if not path.exists():
+        raise UserError(f"{option}: no file at '{path}'.")
     if not path.is_file():
-        raise FileNotFoundError(f"`{argname}`: no file at {str(path)!r}.")
-    return ad.read_h5ad(path)
+        raise UserError(f"{option}: '{path}' is a directory, not a file.")
+    try:
+        with path.open("rb") as handle:
+            handle.read(1)
+    except OSError as error:
+        raise UserError(f"{option}: cannot read '{path}' ({error.strerror or error}).") from None
 
 
+def _read_h5ad(path: Path, option: str):
+    """Read an AnnData .h5ad file, or raise a one-line UserError saying what is wrong with it."""
+    import anndata as ad
+    import h5py
+
+    _check_readable(path, option)
+    if not h5py.is_hdf5(path):
+        raise UserError(
+            f"{option}: '{path}' is not an HDF5 file, so not an AnnData .h5ad file "
+            "(write one with AnnData.write_h5ad)."
+        )
+    try:
+        with h5py.File(path, "r") as handle:
+            keys = set(handle.keys())
+    except OSError as error:
+        raise UserError(f"{option}: cannot open '{path}' as HDF5 ({error}).") from None
+    if not {"obs", "var"} <= keys:
+        raise UserError(
+            f"{option}: '{path}' is an HDF5 file but not an AnnData .h5ad file "
+            f"(no 'obs'/'var' groups; it holds {sorted(keys) or 'nothing'})."
+        )
+    try:
+        return ad.read_h5ad(path)
+    except Exception as error:  # anndata raises many kinds for a damaged file
+        raise UserError(
+            f"{option}: '{path}' could not be read as AnnData ({type(error).__name__}: {error})."
+        ) from None
+
+
+def _check_obs_key(adata, key: str | None, option: str, path: Path) -> None:
+    if key is not None and key not in adata.obs.columns:
+        columns = ", ".join(map(str, adata.obs.columns)) or "none"
+        raise UserError(f"{option}: no obs column {key!r} in '{path}'; its columns: {columns}.")
+
+
+def _check_paired(rna, atac, args: argparse.Namespace) -> None:
+    if rna.n_obs != atac.n_obs or not (rna.obs_names == atac.obs_names).all():
+        raise UserError(
+            f"--rna and --atac must hold the same cells in the same order (paired data); "
+            f"'{args.rna}' has {rna.n_obs} cells, '{args.atac}' has {atac.n_obs}."
+        )
+
+
+def _probe_directory(directory: Path, option: str, given: Path) -> None:
+    """Create ``directory`` if needed and prove a file can be written in it."""
+    for folder in (directory, *directory.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise UserError(
+                    f"{option}: cannot write '{given}': '{folder}' is a file, not a directory."
+                )
+            break
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise UserError(
+            f"{option}: cannot write to the directory '{directory}' ({reason})."
+        ) from None
+
+
+def _check_output_dir(path: Path, option: str = "--out") -> None:
+    _probe_directory(path, option, path)
+
+
+def _check_output_file(path: Path, option: str = "--out") -> None:
+    """The file can be (over)written: its folder is writable and it is not a directory."""
+    if path.is_dir():
+        raise UserError(f"{option}: '{path}' is a directory; give a file name.")
+    _probe_directory(path.parent, option, path)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UserError(f"{option}: '{path}' exists and is not writable.")
+
+
+# ------------------------------------------------------------------------------ commands
 def _train_kwargs(args: argparse.Namespace) -> dict:
     return {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
 
@@ -94,6 +284,7 @@ def _print_result(result: dict, name: str) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
+    _check_output_dir(args.out)
     from . import datasets
     from .report import evaluate_held_out
 
@@ -122,18 +313,32 @@ def _demo(args: argparse.Namespace) -> None:
     _print_result(result, "demo" + (" (quick)" if args.quick else ""))
 
 
-def _evaluate(args: argparse.Namespace) -> None:
+def _read_links(path: Path):
     import scipy.sparse as sp
 
+    _check_readable(path, "--links")
+    try:
+        return sp.load_npz(path)
+    except Exception as error:  # numpy/zipfile raise several kinds for a wrong file
+        raise UserError(
+            f"--links: '{path}' is not a scipy sparse .npz file (write one with "
+            f"scipy.sparse.save_npz): {type(error).__name__}: {error}."
+        ) from None
+
+
+def _evaluate(args: argparse.Namespace) -> None:
     from .report import evaluate_held_out
 
+    for path, option in ((args.rna, "--rna"), (args.atac, "--atac")):
+        _check_readable(path, option)
+    if args.links is not None:
+        _check_readable(args.links, "--links")
+    _check_output_dir(args.out)
     rna = _read_h5ad(args.rna, "--rna")
     atac = _read_h5ad(args.atac, "--atac")
-    links = None
-    if args.links is not None:
-        if not args.links.is_file():
-            raise FileNotFoundError(f"`--links`: no file at {str(args.links)!r}.")
-        links = sp.load_npz(args.links)
+    _check_paired(rna, atac, args)
+    _check_obs_key(rna, args.label_key, "--label-key", args.rna)
+    links = _read_links(args.links) if args.links is not None else None
     result = evaluate_held_out(
         rna,
         atac,
@@ -151,11 +356,14 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _train(args: argparse.Namespace) -> None:
     from .model import ScPairing
 
+    for path, option in ((args.rna, "--rna"), (args.atac, "--atac")):
+        _check_readable(path, option)
+    _check_output_file(args.out)
     data = {"rna": _read_h5ad(args.rna, "--rna"), "atac": _read_h5ad(args.atac, "--atac")}
-    model = ScPairing(
-        data, batch_key=args.batch_key, latent_dim=args.latent_dim, seed=args.seed
-    ).train(**_train_kwargs(args))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    _check_paired(data["rna"], data["atac"], args)
+    _check_obs_key(data["rna"], args.batch_key, "--batch-key", args.rna)
+    model = ScPairing(data, batch_key=args.batch_key, latent_dim=args.latent_dim, seed=args.seed)
+    model.train(**_train_kwargs(args))
     model.save(args.out)
     print(f"trained {model!r} for {len(model.history)} epochs; saved to {args.out}")
 
@@ -164,12 +372,16 @@ def _pair(args: argparse.Namespace) -> None:
     from .model import ScPairing
     from .pairing import bridge_pair
 
-    if not args.model.is_file():
-        raise FileNotFoundError(f"`--model`: no file at {str(args.model)!r}.")
-    model = ScPairing.load(args.model)
+    for path, option in ((args.model, "--model"), (args.rna, "--rna"), (args.atac, "--atac")):
+        _check_readable(path, option)
+    _check_output_file(args.out)
+    try:
+        model = ScPairing.load(args.model)
+    except (ValueError, TypeError, KeyError) as error:
+        message = _message(error).removeprefix("`path`: ")
+        raise UserError(f"--model: {message}") from None
     queries = {"rna": _read_h5ad(args.rna, "--rna"), "atac": _read_h5ad(args.atac, "--atac")}
     paired = bridge_pair(model, queries, cutoff=args.cutoff)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     import mudata
 
     with mudata.set_options(pull_on_update=False):  # mudata's future default, no warning
@@ -180,13 +392,33 @@ def _pair(args: argparse.Namespace) -> None:
 _COMMANDS = {"demo": _demo, "evaluate": _evaluate, "train": _train, "pair": _pair}
 
 
+def _message(error: BaseException) -> str:
+    # str(KeyError("x")) is "'x'": show the message itself.
+    if isinstance(error, KeyError) and len(error.args) == 1 and isinstance(error.args[0], str):
+        return error.args[0]
+    return str(error)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (2 for usage errors, 1 for bad input)."""
+    """Run the command line; returns the exit status (0 success, 1 bad input).
+
+    Usage errors (options) exit through ``SystemExit(2)`` with one line on stderr.
+    """
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:
         _COMMANDS[args.command](args)
-    except (ValueError, TypeError, KeyError, FileNotFoundError) as error:
-        print(f"scpairing {args.command}: error: {error}", file=sys.stderr)
-        return 1
+    except UserError as error:
+        print(f"scpairing: error: {_one_line(error)}", file=sys.stderr)
+        return error.status
+    except (ValueError, TypeError, KeyError) as error:
+        # scpairing's own checks of the data (named arguments, how to fix them).
+        print(f"scpairing: error: {_one_line(_message(error))}", file=sys.stderr)
+        return EXIT_INPUT
+    except OSError as error:  # e.g. the disk filled up while writing the output
+        print(f"scpairing: error: {_one_line(error)}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("scpairing: error: interrupted", file=sys.stderr)
+        return 130
     return 0

@@ -39,6 +39,19 @@ def alignment_loss(directions: dict[str, torch.Tensor]) -> torch.Tensor:
     return -sum(cosines) / len(pairs)
 
 
+def centering_loss(directions: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean over modalities of the squared norm of the batch's mean direction.
+
+    CLIP logits only change by a constant per row when every direction shares a common
+    component, so the contrastive term cannot see a shared mean direction; it lets the encoders
+    lower their effective temperature by crowding all cells towards one pole, and the alignment
+    term rewards that crowding (every cosine rises). This term, 0 for directions spread evenly
+    around the sphere and 1 when they all coincide, removes that free direction.
+    """
+    means = [directions[m].mean(0) for m in directions]
+    return sum((mean * mean).sum() for mean in means) / len(means)
+
+
 def kl_to_uniform(posterior: PowerSpherical) -> torch.Tensor:
     """Mean KL divergence of a Power Spherical posterior to the uniform sphere distribution."""
     dim = posterior.loc.shape[-1]

@@ -11,10 +11,11 @@ from typing import Any
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 from tqdm.auto import tqdm
 
 from . import _validate
-from ._matching import match_dense, match_sparse
+from ._matching import edge_similarity, match_dense, match_sparse
 
 METHODS = ("auto", "exact", "sparse")
 # "auto" solves exactly up to this many matrix entries (2000 x 2000 cells: about 0.1 GB, < 1 s).
@@ -22,6 +23,9 @@ EXACT_MAX_ENTRIES = 4_000_000
 # Above this many cell pairs the pricing search is approximate by default (``probe="auto"``).
 EXHAUSTIVE_MAX_ENTRIES = 10**10
 AUTO_PROBE = 16_384
+# "auto" re-solves a group exactly when the sparse path stops before converging and the group
+# has at most this many cell pairs (5000 x 5000: a 0.2 GB float64 matrix).
+EXACT_FALLBACK_MAX_ENTRIES = 25_000_000
 
 
 @dataclass
@@ -33,7 +37,8 @@ class Pairing:
     index1, index2
         Row ``i`` pairs cell ``index1[i]`` of set 1 with cell ``index2[i]`` of set 2 (int64).
     similarity
-        Cosine similarity of each pair (float32).
+        Cosine similarity of each pair (float64, computed from the float32 inputs; every
+        value is ``>= cutoff``).
     unpaired1, unpaired2
         Cells of each set left without a partner (int64, sorted). Together with ``index1`` /
         ``index2`` they cover every input cell exactly once.
@@ -52,6 +57,8 @@ class Pairing:
         bound from an exhaustive search of 10,000 random rows (per group): ``gap_estimate`` and
         its standard error ``gap_stderr``. ``converged`` is 0 when pricing stopped on
         ``time_budget`` or ``repair_rounds`` in some group (a warning says so), else 1.
+        ``exact_fallbacks``: groups that ``method="auto"`` re-solved exactly because the sparse
+        path stopped before converging (their optimum counts as their dual bound).
     """
 
     index1: np.ndarray
@@ -103,7 +110,11 @@ def pair(
         show which edges outside that graph could improve the matching (similarity minus
         partner's price above the cell's profit), those are added and the matching re-solved,
         until none is left (exact on the full problem when the search is exhaustive) or
-        ``repair_rounds`` is spent. ``"auto"``: exact up to 2000 x 2000 cells, sparse above.
+        ``repair_rounds`` is spent. ``"auto"``: exact up to 2000 x 2000 cells, sparse above;
+        a group the sparse path could not finish within ``repair_rounds`` is re-solved
+        exactly when it has at most 25M cell pairs (``diagnostics["exact_fallbacks"]``) and no
+        ``time_budget`` is set. Cells with equal similarities (duplicated or empty cells)
+        are matched exactly too: ties are broken per pair, never by cell order.
     k
         Neighbours per cell in the initial sparse graph.
     groups1, groups2
@@ -148,6 +159,8 @@ def pair(
             f"{z2.shape[1]}."
         )
     cutoff = _check_cutoff(cutoff)
+    if not isinstance(method, str):
+        raise TypeError(f"`method` must be one of {METHODS}; got {method!r}.")
     if method not in METHODS:
         raise ValueError(f"`method` must be one of {METHODS}; got {method!r}.")
     for name, value, low in (
@@ -155,16 +168,27 @@ def pair(
         ("block_size", block_size, 2),
         ("repair_rounds", repair_rounds, 0),
     ):
-        if not _validate.is_integer(value) or value < low:
+        if not _validate.is_integer(value):
+            raise TypeError(f"`{name}` must be an integer >= {low}; got {value!r}.")
+        if value < low:
             raise ValueError(f"`{name}` must be an integer >= {low}; got {value!r}.")
-    if time_budget is not None and (not _validate.is_number(time_budget) or not time_budget > 0):
+    if time_budget is not None and not _validate.is_number(time_budget):
+        raise TypeError(
+            f"`time_budget` must be a positive number of seconds or None; got {time_budget!r}."
+        )
+    if time_budget is not None and not time_budget > 0:
         raise ValueError(
             f"`time_budget` must be a positive number of seconds or None; got {time_budget!r}."
         )
-    if not _validate.is_number(tolerance) or not 0 <= tolerance < 1:
+    if not _validate.is_number(tolerance):
+        raise TypeError(f"`tolerance` must be a number in [0, 1); got {tolerance!r}.")
+    if not 0 <= tolerance < 1:
         raise ValueError(f"`tolerance` must be a number in [0, 1); got {tolerance!r}.")
+    if not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"`progress` must be True or False; got {progress!r}.")
     seed = _validate.check_seed(seed)
     n, m = z1.shape[0], z2.shape[0]
+    fallback = method == "auto" and time_budget is None
     if method == "auto":
         method = "exact" if n * m <= EXACT_MAX_ENTRIES else "sparse"
     probe = _check_probe(probe, n * m)
@@ -193,6 +217,18 @@ def pair(
         for key in ("search", "solve"):
             stats[key] += info.pop(key)
         converged = float(info.pop("converged"))
+        if not converged and fallback and a.size * b.size <= EXACT_FALLBACK_MAX_ENTRIES:
+            # Input the fast path could not finish within `repair_rounds`: solve it exactly
+            # rather than return a matching that may be worse.
+            t0 = time.perf_counter()
+            r, c = match_dense(z1[a], z2[b], cutoff)
+            stats["solve"] += time.perf_counter() - t0
+            # The optimum of the group is its own dual bound.
+            optimum = float(edge_similarity(z1[a], z2[b], r, c).sum())
+            info = dict(info, exact_fallbacks=1, dual_bound=optimum)
+            if "bound_estimate" in info:
+                info.update(bound_estimate=optimum, bound_variance=0.0)
+            converged = 1.0
         diagnostics["converged"] = min(diagnostics.get("converged", 1.0), converged)
         for key, value in info.items():
             diagnostics[key] = diagnostics.get(key, 0) + value
@@ -209,9 +245,10 @@ def pair(
     index2 = np.concatenate(pairs2) if pairs2 else np.empty(0, dtype=np.int64)
     order = np.argsort(index1, kind="stable")
     index1, index2 = index1[order], index2[order]
-    similarity = np.einsum("ij,ij->i", z1[index1], z2[index2]).astype(np.float32)
-    # float32 rounding can put a pair found at the cutoff a hair below it: never report those.
-    keep = similarity >= np.float32(cutoff)
+    similarity = edge_similarity(z1, z2, index1, index2)
+    # The solvers judge the cutoff with the same float64 similarity, but BLAS may sum a dense
+    # row in another order: a pair within an ulp below the cutoff is never reported.
+    keep = similarity >= cutoff
     index1, index2, similarity = index1[keep], index2[keep], similarity[keep]
     objective = float(similarity.sum(dtype=np.float64))
     if "dual_bound" in diagnostics and objective > 0:
@@ -247,7 +284,9 @@ def _check_probe(probe: object, entries: int) -> int | None:
         return None if entries <= EXHAUSTIVE_MAX_ENTRIES else AUTO_PROBE
     if probe is None:
         return None
-    if not _validate.is_integer(probe) or probe < 1:
+    if not _validate.is_integer(probe):
+        raise TypeError(f"`probe` must be a positive integer, None or 'auto'; got {probe!r}.")
+    if probe < 1:
         raise ValueError(f"`probe` must be a positive integer, None or 'auto'; got {probe!r}.")
     return int(probe)
 
@@ -268,17 +307,28 @@ def _group_parts(
         return [(np.arange(n, dtype=np.int64), np.arange(m, dtype=np.int64))]
     if groups1 is None or groups2 is None:
         raise ValueError("`groups1` and `groups2` must be given together (one label per cell).")
-    labels = []
+    values = []
     for name, groups, size in (("groups1", groups1, n), ("groups2", groups2, m)):
-        values = np.asarray(groups, dtype=object).ravel()
-        if values.size != size:
-            raise ValueError(f"`{name}` has {values.size} labels but its set has {size} cells.")
-        labels.append(values.astype(str))
-    common = np.intersect1d(labels[0], labels[1])
+        if isinstance(groups, (str, bytes)) or np.ndim(groups) != 1:
+            raise TypeError(f"`{name}` must be a 1-D sequence of labels, one per cell.")
+        labels = np.asarray(groups, dtype=object)
+        if labels.size != size:
+            raise ValueError(f"`{name}` has {labels.size} labels but its set has {size} cells.")
+        missing = pd.isna(labels)
+        if missing.any():
+            raise ValueError(
+                f"`{name}` has {int(missing.sum())} missing labels (None/NaN); give every cell a "
+                "label (e.g. 'unknown') or leave those cells out."
+            )
+        values.append(labels)
+    # Labels are matched by value (1 and 1.0 are one group), never by their string form.
+    codes, _ = pd.factorize(np.concatenate(values))
+    codes1, codes2 = codes[:n], codes[n:]
+    common = np.intersect1d(codes1, codes2)
     return [
         (
-            np.flatnonzero(labels[0] == g).astype(np.int64),
-            np.flatnonzero(labels[1] == g).astype(np.int64),
+            np.flatnonzero(codes1 == g).astype(np.int64),
+            np.flatnonzero(codes2 == g).astype(np.int64),
         )
         for g in common
     ]
@@ -330,10 +380,9 @@ def pair_three(
         c: left_c,
     }
     sims = [
-        np.einsum("ij,ij->i", z[p][index[p]], z[q][index[q]])
-        for p, q in itertools.combinations(names, 2)
+        edge_similarity(z[p], z[q], index[p], index[q]) for p, q in itertools.combinations(names, 2)
     ]
-    similarity = np.mean(sims, axis=0).astype(np.float32) if take.size else np.empty(0, np.float32)
+    similarity = np.mean(sims, axis=0)
     return {name: index[name] for name in names}, similarity, unpaired, first.method
 
 
@@ -343,6 +392,7 @@ def bridge_pair(
     cutoff: float = 0.8,
     *,
     method: str = "auto",
+    allow_non_integer: bool | None = None,
     **pair_kwargs: Any,
 ):
     """Embed unpaired query datasets with a trained model and pair them into an artificial multiome.
@@ -354,9 +404,15 @@ def bridge_pair(
         ``name`` (e.g. :class:`scpairing.ScPairing`).
     queries
         ``{modality: AnnData}`` (or a MuData) of unpaired cells, 2 or 3 modalities known to the
-        model. With three, pairing follows :func:`pair_three`.
+        model. With three, pairing follows :func:`pair_three`. Cell names must be unique within
+        each query (they are the provenance of every pair; ``adata.obs_names_make_unique()``),
+        and no query may have an ``obs["source_cell"]`` column: this function writes it, and
+        raises rather than overwrite yours (rename it first).
     cutoff, method, **pair_kwargs
         Passed to :func:`pair` (e.g. ``k``, ``groups1``/``groups2`` for two modalities).
+    allow_non_integer
+        Passed to ``model.embed`` when given: accept non-integer values where raw counts are
+        read (``None``: the model's own setting).
 
     Returns
     -------
@@ -370,17 +426,53 @@ def bridge_pair(
     import mudata as md
     import pandas as pd
 
+    if not callable(getattr(model, "embed", None)) or not hasattr(model, "modalities"):
+        raise TypeError(
+            f"`model` must be a trained scpairing.ScPairing (or have `embed` and `modalities`); "
+            f"got {type(model).__name__}."
+        )
+    if not getattr(model, "is_trained", True):
+        raise RuntimeError(
+            "`model` is not trained yet, so its embeddings would be random; call model.train() "
+            "first."
+        )
     queries = _validate.modality_mapping(queries, "queries")
     known = list(model.modalities)
-    z: dict[str, np.ndarray] = {}
+    embed_options = {}
+    if allow_non_integer is not None:
+        embed_options["allow_non_integer"] = _validate.check_bool(
+            allow_non_integer, "allow_non_integer"
+        )
     for name, adata in queries.items():
         if name not in known:
             raise KeyError(
                 f"`queries`: modality {name!r} is not one of the model's modalities {known}."
             )
-        z[name] = _validate.check_unit_vectors(
-            model.embed(adata, modality=name), f"model.embed(queries[{name!r}])"
+        _validate.check_unique_names(
+            adata.obs_names,
+            f"queries[{name!r}]",
+            fix=f"call `queries[{name!r}].obs_names_make_unique()` first, so every pair names "
+            "its cells unambiguously",
         )
+        if "source_cell" in adata.obs.columns:
+            raise ValueError(
+                f"`queries[{name!r}]` already has an obs column 'source_cell', which bridge_pair "
+                "writes (each pair's query cell name) and will not overwrite; rename or drop "
+                "yours first, e.g. `adata.obs = adata.obs.rename(columns={'source_cell': "
+                "'my_source_cell'})`."
+            )
+    z: dict[str, np.ndarray] = {}
+    for name, adata in queries.items():
+        try:
+            embedded = model.embed(adata, modality=name, **embed_options)
+        except (KeyError, TypeError, ValueError) as error:
+            message = error.args[0] if len(error.args) == 1 else str(error)
+            try:
+                named = type(error)(f"`queries[{name!r}]`: {message}")
+            except Exception:  # an exception type with another signature: pass it on as is
+                raise error from None
+            raise named from error
+        z[name] = _validate.check_unit_vectors(embedded, f"model.embed(queries[{name!r}])")
     names = list(z)
     if len(names) == 2:
         result = pair(z[names[0]], z[names[1]], cutoff, method=method, **pair_kwargs)

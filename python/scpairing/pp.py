@@ -29,7 +29,15 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.extmath import randomized_svd
 from sklearn.utils.sparsefuncs import mean_variance_axis
 
-from ._validate import check_anndata, check_counts, check_modality, check_seed, is_integer
+from ._validate import (
+    check_anndata,
+    check_bool,
+    check_counts,
+    check_modality,
+    check_seed,
+    is_integer,
+    non_integer_example,
+)
 
 __all__ = [
     "ATACReduction",
@@ -66,13 +74,44 @@ def _check_min_overlap(min_overlap: object) -> float:
     return float(min_overlap)
 
 
-def read_counts(adata: ad.AnnData, layer: str | None, argname: str) -> np.ndarray | sp.csr_matrix:
+_READERS = {"rna": "RNAReduction", "atac": "ATACReduction", "protein": "ProteinReduction"}
+
+
+def _counts_fix(adata: ad.AnnData, layer: str | None, kind: str) -> str:
+    """How to point scpairing at raw counts, for an error message."""
+    others = [str(k) for k in adata.layers.keys() if k != layer]
+    name = others[0] if others else "counts"
+    listed = ", ".join(map(repr, others)) if others else "none"
+    reader = f"scp.pp.{_READERS.get(kind, 'RNAReduction')}(layer={name!r})"
+    modality = kind if kind in _READERS else "rna"
+    where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
+    return (
+        f"Point scpairing at the raw counts: keep them in a layer and name it on the reduction, "
+        f"e.g. `{reader}` (for a model: `ScPairing(data, reductions={{{modality!r}: {reader}}})`"
+        f"; layers of this AnnData: {listed}), or put them where they are read "
+        f"(`{where} = raw_counts`)"
+    )
+
+
+def read_counts(
+    adata: ad.AnnData,
+    layer: str | None,
+    argname: str,
+    *,
+    allow_non_integer: bool = False,
+    kind: str = "rna",
+) -> np.ndarray | sp.csr_matrix:
     """Return the counts of ``adata`` (``X`` or ``layers[layer]``) as a checked ndarray or CSR.
 
     Missing layers, non-2-D, empty, negative or non-finite values raise errors naming ``argname``.
-    CSR input is returned without copying unless it has duplicate or unsorted entries.
+    So do non-integer values (log-normalised or scaled data), unless ``allow_non_integer``:
+    floats are checked for whole numbers on every stored value, or on a seeded random sample of
+    a million of them for larger matrices. ``kind`` (``"rna"``, ``"atac"``, ``"protein"``) only
+    shapes the advice in error messages. CSR input is returned without copying unless it has
+    duplicate or unsorted entries.
     """
     check_anndata(adata, argname)
+    allow_non_integer = check_bool(allow_non_integer, "allow_non_integer")
     if layer is None:
         values, where = adata.X, f"{argname}.X"
     else:
@@ -95,9 +134,24 @@ def read_counts(adata: ad.AnnData, layer: str | None, argname: str) -> np.ndarra
             raise ValueError(
                 f"`{where}` must be a 2-D cells x features matrix; got {values.shape}."
             )
-    check_counts(values, where)
+    try:
+        check_counts(values, where)
+    except ValueError as error:
+        if "negative" not in str(error):
+            raise
+        raise ValueError(f"{error} {_counts_fix(adata, layer, kind)}.") from None
     if values.shape[1] == 0:
         raise ValueError(f"`{where}` has no features.")
+    if not allow_non_integer:
+        example = non_integer_example(values)
+        if example is not None:
+            raise ValueError(
+                f"`{where}` holds non-integer values (e.g. {example:.6g}) where raw counts are "
+                f"required; log-normalised or scaled data look like this. "
+                f"{_counts_fix(adata, layer, kind)}. If these values are what you mean to use "
+                "(e.g. ambient-corrected counts), pass `allow_non_integer=True` (to "
+                "`ScPairing`, `embed`, `bridge_pair` or the reduction)."
+            )
     return values
 
 
@@ -162,7 +216,8 @@ def _check_unique(names: Sequence[str], argname: str) -> None:
     if dups:
         raise ValueError(
             f"`{argname}` has duplicated feature names (e.g. {dups[:3]}); "
-            "features are matched by name, so names must be unique."
+            "features are matched by name, so names must be unique (e.g. "
+            "`adata.var_names_make_unique()`, or drop the duplicated features)."
         )
 
 
@@ -192,7 +247,15 @@ class Reduction(ABC):
 
     kind: ClassVar[str]
     # Constructor options saved in the state; subclasses extend this.
-    _params: ClassVar[tuple[str, ...]] = ("n_components", "layer", "min_overlap", "seed")
+    _params: ClassVar[tuple[str, ...]] = (
+        "n_components",
+        "layer",
+        "min_overlap",
+        "seed",
+        "allow_non_integer",
+    )
+    # Options added after the first file version: states written before them use the default.
+    _optional_params: ClassVar[dict[str, Any]] = {"allow_non_integer": False}
     # Fitted arrays saved in the state; subclasses set this.
     _arrays: ClassVar[tuple[str, ...]] = ()
 
@@ -203,6 +266,7 @@ class Reduction(ABC):
         layer: str | None = None,
         min_overlap: float = 0.5,
         seed: int = 0,
+        allow_non_integer: bool = False,
     ) -> None:
         self.n_components = _check_n_components(n_components)
         if layer is not None and not isinstance(layer, str):
@@ -210,6 +274,7 @@ class Reduction(ABC):
         self.layer = layer
         self.min_overlap = _check_min_overlap(min_overlap)
         self.seed = check_seed(seed)
+        self.allow_non_integer = check_bool(allow_non_integer, "allow_non_integer")
         self._feature_names: list[str] | None = None
         self._n_output: int | None = None
 
@@ -237,6 +302,11 @@ class Reduction(ABC):
         self._check_fitted()
         return int(self._n_output)
 
+    def _min_cells(self, n_features: int) -> int:
+        """Fewest bridge cells :meth:`fit` accepts for ``n_features`` input features (more
+        features than components permitting); :class:`scpairing.ScPairing` checks it up front."""
+        return 2
+
     def __repr__(self) -> str:
         params = ", ".join(f"{p}={getattr(self, p)!r}" for p in self._params)
         fitted = f", fitted on {len(self._feature_names)} features" if self.is_fitted else ""
@@ -256,13 +326,25 @@ class Reduction(ABC):
         -------
         self
         """
-        counts = read_counts(adata, self.layer, "adata")
+        return self._fit_named(adata, "adata")
+
+    def _fit_named(self, adata: ad.AnnData, argname: str) -> Reduction:
+        """:meth:`fit`, with errors naming the argument ``argname``."""
+        counts = read_counts(
+            adata, self.layer, argname, allow_non_integer=self.allow_non_integer, kind=self.kind
+        )
         names = self._canonical_names(adata.var_names)
-        _check_unique(names, "adata.var_names")
+        _check_unique(names, f"{argname}.var_names")
         self._fit(counts, names)
         return self
 
-    def transform(self, adata: ad.AnnData, *, min_overlap: float | None = None) -> np.ndarray:
+    def transform(
+        self,
+        adata: ad.AnnData,
+        *,
+        min_overlap: float | None = None,
+        allow_non_integer: bool | None = None,
+    ) -> np.ndarray:
         """Map raw counts into the bridge's fitted space.
 
         Features are matched to the bridge's by name (reordered; missing ones are zero-filled
@@ -275,17 +357,37 @@ class Reduction(ABC):
         min_overlap
             Smallest fraction of the bridge's features that must be present; ``None`` uses the
             value given to the constructor.
+        allow_non_integer
+            Accept non-integer values (otherwise an error: raw counts are expected); ``None``
+            uses the value given to the constructor.
 
         Returns
         -------
         np.ndarray
             float32 array of shape ``(adata.n_obs, n_output)``.
         """
+        return self._transform_named(
+            adata, "adata", min_overlap=min_overlap, allow_non_integer=allow_non_integer
+        )
+
+    def _transform_named(
+        self,
+        adata: ad.AnnData,
+        argname: str,
+        *,
+        min_overlap: float | None = None,
+        allow_non_integer: bool | None = None,
+    ) -> np.ndarray:
+        """:meth:`transform`, with errors naming the argument ``argname``."""
         self._check_fitted()
         min_overlap = self.min_overlap if min_overlap is None else _check_min_overlap(min_overlap)
-        counts = read_counts(adata, self.layer, "adata")
+        if allow_non_integer is None:
+            allow_non_integer = self.allow_non_integer
+        counts = read_counts(
+            adata, self.layer, argname, allow_non_integer=allow_non_integer, kind=self.kind
+        )
         names = self._canonical_names(adata.var_names)
-        _check_unique(names, "adata.var_names")
+        _check_unique(names, f"{argname}.var_names")
         out = self._transform(counts, names, min_overlap)
         return np.ascontiguousarray(out, dtype=np.float32)
 
@@ -428,6 +530,9 @@ class RNAReduction(Reduction):
         Default smallest fraction of bridge genes a query must contain.
     seed
         Seed of the ARPACK start vector.
+    allow_non_integer
+        Accept non-integer values as counts. By default they raise an error, since
+        log-normalised or scaled data given as counts would be transformed twice.
     """
 
     kind = "rna"
@@ -444,8 +549,15 @@ class RNAReduction(Reduction):
         max_value: float = 10.0,
         min_overlap: float = 0.5,
         seed: int = 0,
+        allow_non_integer: bool = False,
     ) -> None:
-        super().__init__(n_components, layer=layer, min_overlap=min_overlap, seed=seed)
+        super().__init__(
+            n_components,
+            layer=layer,
+            min_overlap=min_overlap,
+            seed=seed,
+            allow_non_integer=allow_non_integer,
+        )
         self.n_top_genes = None if n_top_genes is None else _check_n_components(n_top_genes)
         if (
             isinstance(target_sum, bool)
@@ -457,6 +569,10 @@ class RNAReduction(Reduction):
         if isinstance(max_value, bool) or not isinstance(max_value, (int, float)) or max_value <= 0:
             raise ValueError(f"`max_value` must be a positive number; got {max_value!r}.")
         self.max_value = float(max_value)
+
+    def _min_cells(self, n_features: int) -> int:
+        # ARPACK PCA needs fewer components than cells.
+        return self.n_components + 1
 
     def _lognorm(self, x: sp.csr_matrix, totals: np.ndarray) -> sp.csr_matrix:
         """log1p of counts scaled to ``target_sum`` per cell, as a new float32 CSR matrix."""
@@ -566,6 +682,8 @@ class ATACReduction(Reduction):
         Default smallest fraction of bridge peaks a query must contain.
     seed
         Seed of the randomized SVD.
+    allow_non_integer
+        Accept non-integer values as counts (by default an error: raw counts are expected).
     """
 
     kind = "atac"
@@ -583,8 +701,15 @@ class ATACReduction(Reduction):
         layer: str | None = None,
         min_overlap: float = 0.5,
         seed: int = 0,
+        allow_non_integer: bool = False,
     ) -> None:
-        super().__init__(n_components, layer=layer, min_overlap=min_overlap, seed=seed)
+        super().__init__(
+            n_components,
+            layer=layer,
+            min_overlap=min_overlap,
+            seed=seed,
+            allow_non_integer=allow_non_integer,
+        )
         for argname, value in (("drop_first", drop_first), ("binarize", binarize)):
             if not isinstance(value, (bool, np.bool_)):
                 raise TypeError(f"`{argname}` must be True or False; got {value!r}.")
@@ -596,6 +721,10 @@ class ATACReduction(Reduction):
         self.binarize = bool(binarize)
         self.tfidf = tfidf
         self.normalize = normalize
+
+    def _min_cells(self, n_features: int) -> int:
+        # The SVD (n_components, plus the dropped first one) needs fewer components than cells.
+        return self.n_components + int(self.drop_first) + 1
 
     def _canonical_names(self, names: Sequence[str]) -> list[str]:
         return [canonical_peak_name(str(n)) for n in names]
@@ -666,6 +795,8 @@ class ProteinReduction(Reduction):
         Default smallest fraction of bridge proteins a query must contain.
     seed
         Unused by the exact PCA; kept for a uniform interface.
+    allow_non_integer
+        Accept non-integer values as counts (by default an error: raw counts are expected).
     """
 
     kind = "protein"
@@ -678,8 +809,19 @@ class ProteinReduction(Reduction):
         layer: str | None = None,
         min_overlap: float = 0.5,
         seed: int = 0,
+        allow_non_integer: bool = False,
     ) -> None:
-        super().__init__(n_components, layer=layer, min_overlap=min_overlap, seed=seed)
+        super().__init__(
+            n_components,
+            layer=layer,
+            min_overlap=min_overlap,
+            seed=seed,
+            allow_non_integer=allow_non_integer,
+        )
+
+    def _min_cells(self, n_features: int) -> int:
+        # The PCA's components cannot outnumber the cells; small panels skip the PCA.
+        return 2 if n_features <= self.n_components else max(2, self.n_components)
 
     @staticmethod
     def _clr(counts) -> np.ndarray:
@@ -761,11 +903,12 @@ def reduction_from_state(state: dict) -> Reduction:
     if kind not in _KINDS:
         raise ValueError(f"`state['kind']` must be one of {sorted(_KINDS)}; got {kind!r}.")
     cls = _KINDS[kind]
-    required = {*cls._params, *cls._arrays, "feature_names", "n_output"}
+    required = {*cls._params, *cls._arrays, "feature_names", "n_output"} - set(cls._optional_params)
     missing = sorted(required - set(state))
     if missing:
         raise KeyError(f"`state` of a {cls.__name__} lacks the entries {missing}.")
-    reduction = cls(**{p: _plain(state[p]) for p in cls._params})
+    params = {p: _plain(state.get(p, cls._optional_params.get(p))) for p in cls._params}
+    reduction = cls(**params)
     for name in cls._arrays:
         setattr(reduction, name, np.asarray(state[name], dtype=np.float64))
     reduction._feature_names = [str(n) for n in state["feature_names"]]

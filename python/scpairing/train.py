@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from dataclasses import asdict, dataclass, field
+import warnings
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 import scipy.sparse as sp
@@ -11,25 +14,72 @@ import torch
 from tqdm.auto import tqdm
 
 from . import losses
+from ._validate import check_integer, check_number
 from .module import CLIPVAE
+
+
+def _unknown_names(given: Mapping, cls: type, argname: str) -> None:
+    """``TypeError`` naming the unknown keys of an options dict and the valid ones."""
+    valid = [f.name for f in fields(cls)]
+    unknown = sorted(set(given) - set(valid), key=str)
+    if unknown:
+        raise TypeError(f"`{argname}` has unknown options {unknown}; valid: {valid}.")
 
 
 @dataclass
 class LossWeights:
-    """Weights of the loss terms (see :mod:`scpairing.losses`)."""
+    """Weights of the loss terms (see :mod:`scpairing.losses`); each a finite number >= 0."""
 
     reconstruction: float = 1.0
     kl: float = 1e-3
     clip: float = 1.0
     alignment: float = 1.0
+    centering: float = 0.0
     modality_adversarial: float = 0.1
     batch_adversarial: float = 0.1
     counts: float = 1.0
 
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            setattr(self, f.name, check_number(getattr(self, f.name), f"weights.{f.name}", low=0))
+
+    @classmethod
+    def from_dict(cls, values: Mapping, base: LossWeights | None = None) -> LossWeights:
+        """Weights from a dict of some of them; the others come from ``base`` (or the defaults).
+
+        Unknown names raise a ``TypeError`` listing the valid ones.
+        """
+        if not isinstance(values, Mapping):
+            raise TypeError(
+                f"`weights` must be a dict {{term: weight}} or a LossWeights; got "
+                f"{type(values).__name__}."
+            )
+        _unknown_names(values, cls, "weights")
+        merged = asdict(base) if base is not None else {}
+        merged.update(values)
+        return cls(**merged)
+
 
 @dataclass
 class TrainConfig:
-    """Options of :func:`train_module`; the defaults work for 1k-100k cells."""
+    """Options of :func:`train_module`; the defaults work for 1k-100k cells.
+
+    Every field is checked on construction (``TypeError`` for a wrong type, ``ValueError`` for
+    a value out of range):
+
+    - ``max_epochs``: integer >= 1.
+    - ``batch_size``: integer >= 2 (BatchNorm and the contrastive loss need 2 cells per batch;
+      a bridge smaller than ``batch_size`` trains in one batch of all its training cells).
+    - ``lr``: learning rate > 0. ``weight_decay``: >= 0.
+    - ``validation_fraction``: in [0, 1), the share of bridge cells held out for early stopping
+      and for choosing the weights kept. 0 holds out nothing: all ``max_epochs`` epochs run and
+      the last weights are kept.
+    - ``patience``: integer >= 1, epochs without a better validation loss before stopping.
+    - ``grad_clip``: > 0, the gradient norm clipped to.
+    - ``input_noise``: >= 0, standard deviation of the Gaussian noise added to the inputs.
+    - ``feature_dropout``: in [0, 1), the share of input features zeroed per step.
+    - ``weights``: a :class:`LossWeights` or a dict of some of its fields (the rest default).
+    """
 
     max_epochs: int = 300
     batch_size: int = 256
@@ -42,14 +92,57 @@ class TrainConfig:
     feature_dropout: float = 0.1
     weights: LossWeights = field(default_factory=LossWeights)
 
+    def __post_init__(self) -> None:
+        self.max_epochs = check_integer(self.max_epochs, "max_epochs", low=1)
+        self.batch_size = check_integer(
+            self.batch_size,
+            "batch_size",
+            low=2,
+            why=" (BatchNorm and the contrastive loss need at least 2 cells per batch)",
+        )
+        self.lr = check_number(self.lr, "lr", low=0, low_open=True)
+        self.weight_decay = check_number(self.weight_decay, "weight_decay", low=0)
+        self.validation_fraction = check_number(
+            self.validation_fraction,
+            "validation_fraction",
+            low=0,
+            high=1,
+            high_open=True,
+            why=" (the share of bridge cells held out; 0 holds out none and disables early "
+            "stopping)",
+        )
+        self.patience = check_integer(self.patience, "patience", low=1)
+        self.grad_clip = check_number(self.grad_clip, "grad_clip", low=0, low_open=True)
+        self.input_noise = check_number(self.input_noise, "input_noise", low=0)
+        self.feature_dropout = check_number(
+            self.feature_dropout, "feature_dropout", low=0, high=1, high_open=True
+        )
+        if not isinstance(self.weights, LossWeights):
+            self.weights = LossWeights.from_dict(self.weights)
+
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> TrainConfig:
-        values = dict(values)
-        values["weights"] = LossWeights(**values.get("weights", {}))
-        return cls(**values)
+    def from_dict(cls, values: Mapping, base: TrainConfig | None = None) -> TrainConfig:
+        """A config from a dict of some of its fields; the others come from ``base`` (or the
+        defaults). A partial ``weights`` dict is merged into ``base``'s weights the same way.
+
+        Unknown names raise a ``TypeError`` listing the valid ones.
+        """
+        if not isinstance(values, Mapping):
+            raise TypeError(
+                f"`train_config` must be a TrainConfig or a dict; got {type(values).__name__}."
+            )
+        _unknown_names(values, cls, "train_config")
+        base = base if base is not None else cls()
+        merged = {f.name: getattr(base, f.name) for f in fields(cls)}
+        merged.update(values)
+        weights = values.get("weights", base.weights)
+        if not isinstance(weights, LossWeights):
+            weights = LossWeights.from_dict(weights, base.weights)
+        merged["weights"] = weights
+        return cls(**merged)
 
 
 def _augment(
@@ -81,6 +174,7 @@ def _loss_terms(
         "kl": losses.kl_to_uniform(posterior),
         "clip": losses.multimodal_clip_loss(directions, module.logit_scale),
         "alignment": losses.alignment_loss(directions),
+        "centering": losses.centering_loss(directions),
     }
     if counts:
         terms["counts"] = sum(module.count_decoders[m].nll(z, c) for m, c in counts.items())
@@ -104,7 +198,7 @@ def _weighted_sum(terms: dict[str, torch.Tensor], weights: LossWeights) -> torch
 
 
 # Adversarial terms are left out of the validation loss: they measure a game, not generalisation.
-_VALIDATION_TERMS = ("reconstruction", "kl", "clip", "alignment", "counts")
+_VALIDATION_TERMS = ("reconstruction", "kl", "clip", "alignment", "centering", "counts")
 
 
 def _count_batch(
@@ -141,10 +235,38 @@ def _validation_loss(
     return total / max(count, 1)
 
 
+@contextlib.contextmanager
+def local_torch_rng(seed: int, device: torch.device | str = "cpu"):
+    """Seed torch's global generator (and ``device``'s, on CUDA) for the block only.
+
+    Module initialisation, dropout and the Power Spherical samples draw from torch's global
+    generators; inside this block they start from ``seed``, and afterwards the caller's
+    generator states are back exactly as they were (``torch.random.fork_rng``).
+    """
+    device = torch.device(device)
+    devices = []
+    if device.type == "cuda":
+        devices = [device.index if device.index is not None else torch.cuda.current_device()]
+    with torch.random.fork_rng(devices=devices):
+        torch.random.default_generator.manual_seed(seed)
+        for index in devices:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
+        yield
+
+
 def split_validation(n_cells: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Random train/validation split of cell indices (validation empty when ``fraction`` is 0)."""
+    """Random train/validation split of cell indices (validation empty when ``fraction`` is 0).
+
+    Raises ``ValueError`` when fewer than 2 cells would be left to train on.
+    """
     order = np.random.default_rng(seed).permutation(n_cells)
     n_val = int(round(n_cells * fraction))
+    if n_cells - n_val < 2:
+        raise ValueError(
+            f"`validation_fraction`={fraction} holds out {n_val} of the {n_cells} bridge cells, "
+            "leaving fewer than 2 to train on; use a smaller fraction."
+        )
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
@@ -175,6 +297,14 @@ def train_module(
     device = next(module.parameters()).device
     n_cells = next(iter(data.values())).shape[0]
     train_idx, val_idx = split_validation(n_cells, config.validation_fraction, seed)
+    if config.validation_fraction > 0 and len(val_idx) < 2:
+        warnings.warn(
+            f"`validation_fraction`={config.validation_fraction} holds out {len(val_idx)} of the "
+            f"{n_cells} bridge cells, too few for a validation loss: no early stopping, all "
+            f"{config.max_epochs} epochs run and the last weights are kept.",
+            UserWarning,
+            stacklevel=3,
+        )
     train_idx = torch.as_tensor(train_idx, device=device)
     val_idx = torch.as_tensor(val_idx, device=device)
     batch_size = min(config.batch_size, len(train_idx))

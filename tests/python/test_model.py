@@ -138,7 +138,7 @@ def test_too_few_cells_and_bad_batches(paired_reps):
 def test_bad_arguments(paired_reps):
     with pytest.raises(ValueError, match="reductions"):
         scp.ScPairing(paired_reps, reductions={"rna": "X_rep", "protein": "X_rep"})
-    with pytest.raises(TypeError, match="seed"):
+    with pytest.raises(ValueError, match="seed"):
         scp.ScPairing(paired_reps, reductions=REPS, seed=-1)
     with pytest.raises(ValueError, match="latent_dim"):
         scp.ScPairing(paired_reps, reductions=REPS, latent_dim=1)

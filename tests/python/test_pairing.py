@@ -111,9 +111,11 @@ def test_tolerance_stops_pricing_once_the_gap_is_proven():
     assert loose.diagnostics["gap"] <= 0.05
     assert loose.objective >= exact.objective / 1.05
     assert to_the_end.objective == pytest.approx(exact.objective, rel=1e-5)
-    for bad in (-0.1, 1.0, "small"):
+    for bad in (-0.1, 1.0):
         with pytest.raises(ValueError, match="`tolerance`"):
             pair(z1, z2, tolerance=bad)
+    with pytest.raises(TypeError, match="`tolerance`"):
+        pair(z1, z2, tolerance="small")
 
 
 def test_time_budget_stops_pricing_with_an_honest_bound():
@@ -257,7 +259,7 @@ def test_bad_inputs():
         pair(z1, z2, groups1=np.zeros(20))
     with pytest.raises(ValueError, match="`k`"):
         pair(z1, z2, k=0)
-    with pytest.raises(ValueError, match="`probe`"):
+    with pytest.raises(TypeError, match="`probe`"):
         pair(z1, z2, probe="all")
 
 
