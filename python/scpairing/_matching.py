@@ -21,6 +21,7 @@ per row: the primal is within ``n * eps`` of the optimum of the graph. The price
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numba
 import numpy as np
@@ -44,6 +45,41 @@ ESTIMATE_SAMPLE = 10_000
 # float64 similarity (float32 dot products of unit vectors err by ~d * 6e-8).
 SEARCH_SLACK = 1e-5
 EDGE_CHUNK = 1 << 20
+
+
+@dataclass
+class SparseMatch:
+    """What :func:`match_sparse` returns: the pairs and how the solve went.
+
+    Attributes
+    ----------
+    rows, cols
+        Pair ``t`` matches row ``rows[t]`` of ``z1`` with row ``cols[t]`` of ``z2``.
+    search, solve
+        Seconds in clustering / neighbour and pricing searches, and in the auction.
+    rounds, bids, edges, n_clusters
+        Pricing rounds run, auction steps, final graph size, clusters of the index.
+    converged
+        Pricing ended because nothing was violated or the gap was proven, not on a limit.
+    dual_bound
+        Upper bound on the optimum, proven by an exhaustive search (``nan`` when approximate).
+    bound_estimate, bound_variance
+        Approximate searches only (else ``nan``): a sampled estimate of a dual bound and its
+        variance, see :func:`_estimate_dual_bound`.
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    search: float = 0.0
+    solve: float = 0.0
+    rounds: int = 0
+    bids: int = 0
+    edges: int = 0
+    n_clusters: int = 0
+    converged: bool = False
+    dual_bound: float = np.nan
+    bound_estimate: float = np.nan
+    bound_variance: float = np.nan
 
 
 def edge_similarity(
@@ -271,7 +307,7 @@ def match_sparse(
     add_k: int = 5,
     deadline: float | None = None,
     tolerance: float = 0.0,
-) -> tuple[np.ndarray, np.ndarray, dict]:
+) -> SparseMatch:
     """Matching on a sparse candidate graph grown by dual pricing (column generation).
 
     1. Graph: each cell's top-``k`` partners (both directions) at similarity >= ``cutoff``
@@ -298,12 +334,7 @@ def match_sparse(
 
     Returns
     -------
-    rows, cols, info
-        The pairs and ``info`` with ``search``/``solve`` seconds, ``rounds``, ``edges``, ``bids``,
-        ``dual_bound`` (``nan`` if the search was approximate), ``n_clusters`` and ``converged``
-        (pricing ended because nothing was violated or the gap was proven, not on a limit);
-        approximate searches add ``bound_estimate`` and ``bound_variance`` (a sampled estimate
-        of a dual bound, see :func:`_estimate_dual_bound`).
+    SparseMatch
     """
     n, m = z1.shape[0], z2.shape[0]
     search_cutoff = cutoff - SEARCH_SLACK
@@ -314,7 +345,7 @@ def match_sparse(
         keep = (sims >= cutoff) & (sims > 0)
         return graph.add(rows[keep], cols[keep], sims[keep])
 
-    info = {"search": 0.0, "solve": 0.0, "rounds": 0, "bids": 0, "dual_bound": np.nan}
+    info = SparseMatch(np.empty(0, np.int64), np.empty(0, np.int64))
     t0 = time.perf_counter()
     index = ClusterIndex(z1, z2, n_clusters, seed)
     graph = _Graph(n, m)
@@ -323,7 +354,7 @@ def match_sparse(
     r1, c1, _, _ = index.search(0, k, search_cutoff, probe=seed_probe)
     c2, r2, _, _ = index.search(1, k, search_cutoff, probe=seed_probe)
     add_edges(np.concatenate([r1, r2]), np.concatenate([c1, c2]))
-    info["search"] += time.perf_counter() - t0
+    info.search += time.perf_counter() - t0
 
     price = np.zeros(m)
     row_col = np.full(n, UNASSIGNED, np.int64)
@@ -334,9 +365,9 @@ def match_sparse(
     while True:
         t0 = time.perf_counter()
         views = graph.views()
-        info["bids"] += auction(*views, price, row_col, col_row, eps)
+        info.bids += auction(*views, price, row_col, col_row, eps)
         profit = row_profits(views[0], views[1], views[2], price)
-        info["solve"] += time.perf_counter() - t0
+        info.solve += time.perf_counter() - t0
         if eps is EPS_WARM:
             # A pair checked before can only become violated if its row's profit or its
             # column's price went down since: re-check those cells (and truncated searches).
@@ -360,26 +391,27 @@ def match_sparse(
         proven = False
         if probe is None:
             bound = np.maximum(profit + TOL, best1).sum() + np.maximum(price + TOL, best2).sum()
-            info["dual_bound"] = float(bound)
+            info.dual_bound = float(bound)
             real = np.flatnonzero(row_col >= 0)
             objective = np.einsum("ij,ij->", z1[real], z2[row_col[real]], dtype=np.float64)
             proven = bound <= (1.0 + tolerance) * objective
         active1 = np.bincount(r1, minlength=n) >= add_k
         active2 = np.bincount(c2, minlength=m) >= add_k
         added = add_edges(np.concatenate([r1, r2]), np.concatenate([c1, c2]))
-        info["search"] += time.perf_counter() - t0
+        info.search += time.perf_counter() - t0
         late = deadline is not None and time.perf_counter() > deadline
-        if added == 0 or proven or info["rounds"] >= rounds or late:
-            info["converged"] = bool(added == 0 or proven)
+        if added == 0 or proven or info.rounds >= rounds or late:
+            info.converged = bool(added == 0 or proven)
             break
-        info["rounds"] += 1
+        info.rounds += 1
     if probe is not None:
         t0 = time.perf_counter()
-        info["bound_estimate"], info["bound_variance"] = _estimate_dual_bound(
+        info.bound_estimate, info.bound_variance = _estimate_dual_bound(
             index, price, profit, search_cutoff, seed, ESTIMATE_SAMPLE
         )
-        info["search"] += time.perf_counter() - t0
-    info["edges"] = int(graph.rows.size)
-    info["n_clusters"] = int(index.centers.shape[0])
-    real = np.flatnonzero(row_col >= 0)
-    return real, row_col[real], info
+        info.search += time.perf_counter() - t0
+    info.edges = int(graph.rows.size)
+    info.n_clusters = int(index.centers.shape[0])
+    info.rows = np.flatnonzero(row_col >= 0)
+    info.cols = row_col[info.rows]
+    return info

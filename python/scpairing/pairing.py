@@ -15,7 +15,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import _validate
-from ._matching import edge_similarity, match_dense, match_sparse
+from ._matching import SparseMatch, edge_similarity, match_dense, match_sparse
 
 METHODS = ("auto", "exact", "sparse")
 # "auto" solves exactly up to this many matrix entries (2000 x 2000 cells: about 0.1 GB, < 1 s).
@@ -74,6 +74,31 @@ class Pairing:
     @property
     def n_pairs(self) -> int:
         return int(self.index1.size)
+
+    def __repr__(self) -> str:
+        n1 = self.n_pairs + self.unpaired1.size
+        n2 = self.n_pairs + self.unpaired2.size
+        text = (
+            f"Pairing: {self.n_pairs:,} pairs of {n1:,} x {n2:,} cells "
+            f"({self.unpaired1.size:,} / {self.unpaired2.size:,} unpaired), method={self.method!r}"
+        )
+        if self.n_pairs:
+            low, mid, high = np.percentile(self.similarity, [0, 50, 100])
+            text += (
+                f"\n  similarity min / median / max: {low:.3f} / {mid:.3f} / {high:.3f}; "
+                f"objective {self.objective:,.2f}"
+            )
+        gap = self.diagnostics.get("gap", np.nan)
+        if gap == gap:
+            text += f"\n  proven gap to the optimum: {gap:.1e}"
+        elif "gap_estimate" in self.diagnostics:
+            text += (
+                f"\n  estimated gap to the optimum: {self.diagnostics['gap_estimate']:.1e}"
+                f" ± {self.diagnostics['gap_stderr']:.0e}"
+            )
+        if self.diagnostics.get("converged", 1.0) == 0.0:
+            text += "\n  pricing stopped before converging (see diagnostics)"
+        return text
 
 
 def pair(
@@ -151,96 +176,32 @@ def pair(
     Pairing
     """
     start = time.perf_counter()
-    z1 = _validate.check_unit_vectors(z1, "z1")
-    z2 = _validate.check_unit_vectors(z2, "z2")
-    if z1.shape[1] != z2.shape[1]:
-        raise ValueError(
-            f"`z1` and `z2` must have the same latent dimension; got {z1.shape[1]} and "
-            f"{z2.shape[1]}."
-        )
+    z1, z2 = _check_embeddings(z1, z2)
     cutoff = _check_cutoff(cutoff)
-    if not isinstance(method, str):
-        raise TypeError(f"`method` must be one of {METHODS}; got {method!r}.")
-    if method not in METHODS:
-        raise ValueError(f"`method` must be one of {METHODS}; got {method!r}.")
-    for name, value, low in (
-        ("k", k, 1),
-        ("block_size", block_size, 2),
-        ("repair_rounds", repair_rounds, 0),
-    ):
-        if not _validate.is_integer(value):
-            raise TypeError(f"`{name}` must be an integer >= {low}; got {value!r}.")
-        if value < low:
-            raise ValueError(f"`{name}` must be an integer >= {low}; got {value!r}.")
-    if time_budget is not None and not _validate.is_number(time_budget):
-        raise TypeError(
-            f"`time_budget` must be a positive number of seconds or None; got {time_budget!r}."
-        )
-    if time_budget is not None and not time_budget > 0:
-        raise ValueError(
-            f"`time_budget` must be a positive number of seconds or None; got {time_budget!r}."
-        )
-    if not _validate.is_number(tolerance):
-        raise TypeError(f"`tolerance` must be a number in [0, 1); got {tolerance!r}.")
-    if not 0 <= tolerance < 1:
-        raise ValueError(f"`tolerance` must be a number in [0, 1); got {tolerance!r}.")
-    if not isinstance(progress, (bool, np.bool_)):
-        raise TypeError(f"`progress` must be True or False; got {progress!r}.")
+    _check_options(method, k, block_size, repair_rounds, time_budget, tolerance, progress)
     seed = _validate.check_seed(seed)
     n, m = z1.shape[0], z2.shape[0]
     fallback = method == "auto" and time_budget is None
     if method == "auto":
         method = "exact" if n * m <= EXACT_MAX_ENTRIES else "sparse"
-    probe = _check_probe(probe, n * m)
-
-    stats: dict[str, float] = {"search": 0.0, "solve": 0.0}
-    diagnostics: dict[str, float] = {}
-
-    def solve(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        t0 = time.perf_counter()
-        if method == "exact":
-            r, c = match_dense(z1[a], z2[b], cutoff)
-            stats["solve"] += time.perf_counter() - t0
-            return a[r], b[c]
-        r, c, info = match_sparse(
-            z1[a],
-            z2[b],
-            cutoff,
-            k=k,
-            rounds=repair_rounds,
-            probe=probe,
-            n_clusters=int(np.ceil((a.size + b.size) / block_size)),
-            seed=seed,
-            deadline=None if time_budget is None else start + time_budget,
-            tolerance=tolerance,
-        )
-        for key in ("search", "solve"):
-            stats[key] += info.pop(key)
-        converged = float(info.pop("converged"))
-        if not converged and fallback and a.size * b.size <= EXACT_FALLBACK_MAX_ENTRIES:
-            # Input the fast path could not finish within `repair_rounds`: solve it exactly
-            # rather than return a matching that may be worse.
-            t0 = time.perf_counter()
-            r, c = match_dense(z1[a], z2[b], cutoff)
-            stats["solve"] += time.perf_counter() - t0
-            # The optimum of the group is its own dual bound.
-            optimum = float(edge_similarity(z1[a], z2[b], r, c).sum())
-            info = dict(info, exact_fallbacks=1, dual_bound=optimum)
-            if "bound_estimate" in info:
-                info.update(bound_estimate=optimum, bound_variance=0.0)
-            converged = 1.0
-        diagnostics["converged"] = min(diagnostics.get("converged", 1.0), converged)
-        for key, value in info.items():
-            diagnostics[key] = diagnostics.get(key, 0) + value
-        return a[r], b[c]
-
-    parts = _group_parts(groups1, groups2, n, m)
+    sparse_options = {
+        "k": k,
+        "rounds": repair_rounds,
+        "probe": _check_probe(probe, n * m),
+        "seed": seed,
+        "deadline": None if time_budget is None else start + time_budget,
+        "tolerance": tolerance,
+    }
+    totals = _SolveTotals()
     pairs1, pairs2 = [], []
+    parts = _group_parts(groups1, groups2, n, m)
     for a, b in tqdm(parts, desc="groups", disable=not progress or len(parts) < 2):
         if a.size and b.size:
-            r, c = solve(a, b)
-            pairs1.append(r)
-            pairs2.append(c)
+            r, c = _solve_group(
+                z1[a], z2[b], cutoff, method, fallback, block_size, sparse_options, totals
+            )
+            pairs1.append(a[r])
+            pairs2.append(b[c])
     index1 = np.concatenate(pairs1) if pairs1 else np.empty(0, dtype=np.int64)
     index2 = np.concatenate(pairs2) if pairs2 else np.empty(0, dtype=np.int64)
     order = np.argsort(index1, kind="stable")
@@ -251,11 +212,7 @@ def pair(
     keep = similarity >= cutoff
     index1, index2, similarity = index1[keep], index2[keep], similarity[keep]
     objective = float(similarity.sum(dtype=np.float64))
-    if "dual_bound" in diagnostics and objective > 0:
-        diagnostics["gap"] = diagnostics["dual_bound"] / objective - 1.0
-    if "bound_estimate" in diagnostics and objective > 0:
-        diagnostics["gap_estimate"] = diagnostics.pop("bound_estimate") / objective - 1.0
-        diagnostics["gap_stderr"] = float(np.sqrt(diagnostics.pop("bound_variance"))) / objective
+    diagnostics = totals.diagnostics(objective)
     if diagnostics.get("converged") == 0.0:
         warnings.warn(
             "pair(): pricing stopped on `time_budget` / `repair_rounds` before the matching "
@@ -265,7 +222,6 @@ def pair(
             RuntimeWarning,
             stacklevel=2,
         )
-    timings = dict(stats, total=time.perf_counter() - start)
     return Pairing(
         index1=index1,
         index2=index2,
@@ -274,9 +230,114 @@ def pair(
         unpaired2=np.setdiff1d(np.arange(m, dtype=np.int64), index2),
         objective=objective,
         method=method,
-        timings=timings,
+        timings={
+            "search": totals.search,
+            "solve": totals.solve,
+            "total": time.perf_counter() - start,
+        },
         diagnostics=diagnostics,
     )
+
+
+@dataclass
+class _SolveTotals:
+    """Timings and solver statistics summed over the groups of one :func:`pair` call."""
+
+    search: float = 0.0
+    solve: float = 0.0
+    sparse: list[SparseMatch] = field(default_factory=list)
+    exact_fallbacks: int = 0
+
+    def diagnostics(self, objective: float) -> dict[str, float]:
+        """``Pairing.diagnostics`` (empty when no group was solved by the sparse path)."""
+        if not self.sparse:
+            return {}
+        out: dict[str, float] = {
+            "converged": float(min(run.converged for run in self.sparse)),
+            "exact_fallbacks": self.exact_fallbacks,
+        }
+        for key in ("rounds", "bids", "edges", "n_clusters", "dual_bound"):
+            out[key] = sum(getattr(run, key) for run in self.sparse)
+        if objective > 0:
+            out["gap"] = out["dual_bound"] / objective - 1.0
+            estimate = sum(run.bound_estimate for run in self.sparse)
+            if estimate == estimate:  # approximate searches: a sampled bound
+                variance = sum(run.bound_variance for run in self.sparse)
+                out["gap_estimate"] = estimate / objective - 1.0
+                out["gap_stderr"] = float(np.sqrt(variance)) / objective
+        return out
+
+
+def _solve_group(
+    z1: np.ndarray,
+    z2: np.ndarray,
+    cutoff: float,
+    method: str,
+    fallback: bool,
+    block_size: int,
+    sparse_options: dict[str, Any],
+    totals: _SolveTotals,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of one group (positions in ``z1`` / ``z2``), adding its statistics to ``totals``."""
+    t0 = time.perf_counter()
+    if method == "exact":
+        r, c = match_dense(z1, z2, cutoff)
+        totals.solve += time.perf_counter() - t0
+        return r, c
+    n_clusters = int(np.ceil((z1.shape[0] + z2.shape[0]) / block_size))
+    run = match_sparse(z1, z2, cutoff, n_clusters=n_clusters, **sparse_options)
+    totals.search += run.search
+    totals.solve += run.solve
+    totals.sparse.append(run)
+    if run.converged or not fallback or z1.shape[0] * z2.shape[0] > EXACT_FALLBACK_MAX_ENTRIES:
+        return run.rows, run.cols
+    # Input the fast path could not finish within `repair_rounds`: solve it exactly rather
+    # than return a matching that may be worse. The group's optimum is its own dual bound.
+    t0 = time.perf_counter()
+    run.rows, run.cols = match_dense(z1, z2, cutoff)
+    totals.solve += time.perf_counter() - t0
+    run.converged = True
+    run.dual_bound = float(edge_similarity(z1, z2, run.rows, run.cols).sum())
+    if run.bound_estimate == run.bound_estimate:
+        run.bound_estimate, run.bound_variance = run.dual_bound, 0.0
+    totals.exact_fallbacks += 1
+    return run.rows, run.cols
+
+
+def _check_embeddings(z1: object, z2: object) -> tuple[np.ndarray, np.ndarray]:
+    z1 = _validate.check_unit_vectors(z1, "z1")
+    z2 = _validate.check_unit_vectors(z2, "z2")
+    if z1.shape[1] != z2.shape[1]:
+        raise ValueError(
+            f"`z1` and `z2` must have the same latent dimension; got {z1.shape[1]} and "
+            f"{z2.shape[1]}."
+        )
+    return z1, z2
+
+
+def _check_options(
+    method: object,
+    k: object,
+    block_size: object,
+    repair_rounds: object,
+    time_budget: object,
+    tolerance: object,
+    progress: object,
+) -> None:
+    if not isinstance(method, str):
+        raise TypeError(f"`method` must be one of {METHODS}; got {method!r}.")
+    if method not in METHODS:
+        raise ValueError(f"`method` must be one of {METHODS}; got {method!r}.")
+    for name, value, low in (
+        ("k", k, 1),
+        ("block_size", block_size, 2),
+        ("repair_rounds", repair_rounds, 0),
+    ):
+        _validate.check_integer(value, name, low=low)
+    if time_budget is not None:
+        _validate.check_number(time_budget, "time_budget", low=0, low_open=True)
+    _validate.check_number(tolerance, "tolerance", low=0, high=1, high_open=True)
+    _validate.check_bool(progress, "progress")
 
 
 def _check_probe(probe: object, entries: int) -> int | None:

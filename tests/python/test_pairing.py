@@ -387,3 +387,12 @@ def test_bridge_pair_with_trained_model():
     assert mdata.uns["scpairing"]["model"] == model.name
     assert mdata.n_obs + len(mdata.uns["unpaired"]["rna"]) == 80
     assert mdata.n_obs > 0 and (mdata.obs["similarity"] >= 0).all()
+
+
+def test_repr_summarises_instead_of_dumping_arrays():
+    z1, z2, _, _ = clustered(400, 300, seed=8)
+    result = pair(z1, z2, 0.8, method="sparse")
+    text = repr(result)
+    assert f"{result.n_pairs:,} pairs of 400 x 300 cells" in text
+    assert f"({result.unpaired1.size:,} / {result.unpaired2.size:,} unpaired)" in text
+    assert "proven gap" in text and "[" not in text and len(text.splitlines()) <= 4

@@ -19,7 +19,10 @@ expect_error_naming <- function(expr, argument, pattern = NULL) {
     force(expr)
     NULL
   }, error = function(e) e)
-  if (is.null(error)) testthat::fail(paste0("no error; expected one naming ", argument))
+  if (is.null(error)) {
+    testthat::fail(paste0("no error; expected one naming ", argument))
+    return(invisible(NULL))
+  }
   message <- conditionMessage(error)
   testthat::expect_true(grepl(argument, message, fixed = TRUE),
                         info = paste0("message does not name ", argument, ": ", message))
@@ -90,8 +93,8 @@ test_that("PairCells and ProjectScPairing: wrong types and values are named (che
                       "`atac`", "Assay 'peaks' \\(peak counts of the paired object\\) not found")
   expect_error_naming(PairCells(model, rna = rna, atac = atac, assays = c(RNA = "nope")),
                       "`rna`", "Assay 'nope'")
-  expect_error_naming(PairCells(model, rna = rna, atac = atac, cutoff = 0.5, "exact"),
-                      "`...`", "must be named")
+  expect_error_naming(PairCells(model, rna = rna, atac = atac, cutoff = 0.5, assays = NULL,
+                                "exact"), "`...`", "must be named")
 
   expect_error_naming(ProjectScPairing(rna, "model", modality = "RNA"), "`model_or_bridge`")
   expect_error_naming(ProjectScPairing(rna, model, modality = 5), "`modality`")
@@ -157,7 +160,8 @@ test_that("errors from the Python core arrive short, prefixed and naming the arg
   expect_error_naming(RunScPairing(object, reductions = ok, max.epochs = 1, verbose = FALSE,
                                    no.such.option = 1),
                       "no_such_option", "unknown options")
-  expect_error_naming(RunScPairing(object, reductions = ok, max.epochs = 1, verbose = FALSE, 5),
+  expect_error_naming(RunScPairing(object, reductions = ok, assays = NULL, batch = NULL,
+                                   latent.dim = 10, seed = 0, max.epochs = 1, verbose = FALSE, 5),
                       "`...`", "must be named")
   expect_error_naming(RunScPairing(object, reductions = ok, max.epochs = 1, verbose = FALSE,
                                    dropout = 1.5), "`dropout`", "^RunScPairing: ValueError: ")
