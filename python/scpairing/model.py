@@ -13,9 +13,9 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
-from . import _validate, pp
+from . import _confidence, _validate, pp
 from .module import CLIPVAE
-from .train import TrainConfig, local_torch_rng, train_module
+from .train import TrainConfig, local_torch_rng, split_validation, train_module
 
 # Fewest bridge cells the model trains on; the reductions fitted on the bridge may need more
 # (the defaults: RNA PCA 51, ATAC LSI 202), which ScPairing checks before fitting anything.
@@ -227,6 +227,8 @@ class ScPairing:
         self._bridge = {m: self._scale(x, m) for m, x in inputs.items()}
         self._bridge_batch = batch_codes
         self.history: list[dict[str, float]] = []
+        # Filled by train(): held-out AUC / FOSCTTM and the similarity calibration.
+        self.validation: dict[str, Any] | None = None
         self.is_trained = False
         # Thread counts of the reductions' fit (BLAS) and, after train(), of training (torch).
         self.reproducibility = {"seed": seed, "device": str(self.device), **_environment()}
@@ -263,6 +265,13 @@ class ScPairing:
 
     def __repr__(self) -> str:
         state = f"trained {len(self.history)} epochs" if self.is_trained else "untrained"
+        validation = getattr(self, "validation", None) or {}
+        if np.isfinite(validation.get("auc", np.nan)):
+            flag = "" if _confidence.no_signal_message(validation) is None else " - NO SIGNAL"
+            state += (
+                f", validation AUC {validation['auc']:.3f} / FOSCTTM {validation['foscttm']:.3f}"
+                f" on {validation['n_cells']} held-out cells{flag}"
+            )
         return f"{self.name} [{state}, device={self.device}]"
 
     # ------------------------------------------------------------------ setup helpers
@@ -473,11 +482,31 @@ class ScPairing:
                 progress=progress,
                 counts=self._bridge_counts,
             )
-        self.reproducibility.update(
-            torch_threads=torch.get_num_threads(), device=str(self.device)
-        )
+        self.reproducibility.update(torch_threads=torch.get_num_threads(), device=str(self.device))
+        self.validation = self._validate_held_out(config)
+        if self.history:
+            self.history[-1].update(
+                validation_auc=self.validation["auc"], validation_foscttm=self.validation["foscttm"]
+            )
         self.is_trained = True
+        _confidence.warn_no_signal(self.validation, "train()")
         return self
+
+    @torch.no_grad()
+    def _validate_held_out(self, config: TrainConfig) -> dict[str, Any]:
+        """AUC, FOSCTTM and similarity calibration on the held-out validation cells.
+
+        The same split as training (``split_validation`` with the model's seed): these cells
+        never gave a gradient, though they chose the epoch kept. See :mod:`scpairing._confidence`.
+        """
+        n_cells = next(iter(self._bridge.values())).shape[0]
+        _, val_idx = split_validation(n_cells, config.validation_fraction, self.seed)
+        self.module.eval()
+        z = {
+            m: self.module.encoders[m](torch.from_numpy(x[val_idx]).to(self.device)).cpu().numpy()
+            for m, x in self._bridge.items()
+        }
+        return _confidence.validate(z, seed=self.seed)
 
     @torch.no_grad()
     def embed(
@@ -617,6 +646,7 @@ class ScPairing:
             "is_trained": self.is_trained,
             "state_dict": {k: v.detach().cpu() for k, v in self.module.state_dict().items()},
             "reproducibility": getattr(self, "reproducibility", {}),
+            "validation": getattr(self, "validation", None),
         }
         torch.save(payload, Path(path))
 
@@ -685,4 +715,5 @@ class ScPairing:
         model.history = payload["history"]
         model.is_trained = payload["is_trained"]
         model.reproducibility = payload.get("reproducibility", {})  # absent in older files
+        model.validation = payload.get("validation")  # absent in older files
         return model

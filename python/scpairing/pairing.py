@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -553,8 +554,11 @@ def bridge_pair(
         sub.obs_names = pair_names
         mods[name] = sub
     # New mudata behaviour (the future default): don't pull modality obs columns into mdata.obs.
+    # mudata draws from Python's global `random` while building; the caller's state is kept.
+    state = random.getstate()
     with md.set_options(pull_on_update=False):
         mdata = md.MuData(mods)
+    random.setstate(state)
     for name in names:
         mdata.obs[f"{name}_cell"] = queries[name].obs_names.to_numpy()[index[name]]
     mdata.obs["similarity"] = similarity

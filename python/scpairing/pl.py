@@ -1,7 +1,8 @@
 """Plots for judging an integration and a generated dataset, written as PNG files.
 
-Matplotlib's Agg backend is used, so no display is needed. Every function returns the path of
-the file it wrote.
+Figures are drawn on matplotlib ``Figure`` objects and saved straight to file, so no display is
+needed and pyplot's backend and figure list are left alone (an inline notebook keeps its plots).
+Every function returns the path of the file it wrote.
 """
 
 from __future__ import annotations
@@ -10,15 +11,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from sklearn.decomposition import PCA
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.decomposition import PCA  # noqa: E402
-
-from ._validate import check_matrix_2d  # noqa: E402
+from ._validate import check_matrix_2d
 
 __all__ = ["embedding", "similarity_histogram", "correlation_distributions"]
 
@@ -33,26 +33,25 @@ def _project_2d(z: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
     return reducer.fit_transform(z), "UMAP"
 
 
-def _save(fig: plt.Figure, path: str | Path) -> Path:
+def _save(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"`path` must end in .png; got {str(path)!r}.")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
     return path
 
 
-def _scatter_by(ax: plt.Axes, xy: np.ndarray, groups: np.ndarray, title: str) -> None:
+def _scatter_by(ax: Axes, xy: np.ndarray, groups: np.ndarray, title: str) -> None:
     categories = pd.unique(groups)
-    cmap = plt.get_cmap("tab20" if len(categories) > 10 else "tab10")
+    cmap = matplotlib.colormaps["tab20" if len(categories) > 10 else "tab10"]
     order = np.random.default_rng(0).permutation(xy.shape[0])  # no group painted over the others
     colour_of = {c: cmap(i % cmap.N) for i, c in enumerate(categories)}
     ax.scatter(
         xy[order, 0], xy[order, 1], c=[colour_of[g] for g in groups[order]], s=2, linewidths=0
     )
     handles = [
-        plt.Line2D([], [], marker="o", linestyle="", color=colour_of[c], label=str(c))
+        Line2D([], [], marker="o", linestyle="", color=colour_of[c], label=str(c))
         for c in categories
     ]
     ax.legend(
@@ -110,7 +109,8 @@ def embedding(
         [np.full(z.shape[0], name, dtype=object) for name, z in arrays.items()]
     )
     n_panels = 1 if labels is None else 2
-    fig, axes = plt.subplots(1, n_panels, figsize=(5.5 * n_panels, 5), squeeze=False)
+    fig = Figure(figsize=(5.5 * n_panels, 5))
+    axes = fig.subplots(1, n_panels, squeeze=False)
     _scatter_by(axes[0, 0], xy, modality, "modality")
     if labels is not None:
         label_values = np.concatenate([np.asarray(labels[name], dtype=object) for name in arrays])
@@ -161,7 +161,8 @@ def similarity_histogram(
     low = min(v.min() for v in values.values())
     high = max(v.max() for v in values.values())
     edges = np.linspace(low, high, bins + 1) if high > low else bins
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig = Figure(figsize=(5.5, 4))
+    ax = fig.subplots()
     for name, v in values.items():
         ax.hist(v, bins=edges, histtype="stepfilled", alpha=0.5, label=f"{name} (n = {v.size})")
     if cutoff is not None:
@@ -211,7 +212,8 @@ def correlation_distributions(
     low = min(r.min() for r in series.values())
     high = max(r.max() for r in series.values())
     edges = np.linspace(low, high, bins + 1) if high > low else bins
-    fig, (ax_hist, ax_cdf) = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))
+    ax_hist, ax_cdf = fig.subplots(1, 2)
     for name, r in series.items():
         label = f"{name} (mean {r.mean():.3f}, sd {r.std():.3f})"
         ax_hist.hist(r, bins=edges, histtype="step", density=True, linewidth=1.5, label=label)

@@ -289,6 +289,10 @@ def train_module(
     ``counts`` (float32 CSR per modality with a count decoder) are the only data copied to the
     device per step, densified one mini-batch at a time.
 
+    Seeds torch's global generator with ``seed`` (module dropout and the Power Spherical samples
+    draw from it); :meth:`ScPairing.train` runs this inside :func:`local_torch_rng`, so the
+    caller's random state is kept.
+
     Returns
     -------
     list of dict

@@ -89,6 +89,7 @@ def test_caller_random_state_is_left_as_it_was(fixture_data, tmp_path):
     z_rna = loaded.embed(fixture_data["query"]["rna"], modality="rna")
     z_atac = loaded.embed(fixture_data["query"]["atac"], modality="atac")
     scp.pair(z_rna, z_atac, cutoff=0.2, method="sparse")
+    scp.bridge_pair(loaded, fixture_data["query"], cutoff=0.2)
     after = _global_states()
     assert torch.equal(after[0], before[0]), "torch's global random state changed"
     assert after[1] == before[1], "numpy's global random state changed"

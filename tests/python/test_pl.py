@@ -71,3 +71,16 @@ def test_correlation_distributions(tmp_path):
         pl.correlation_distributions({"real": [np.nan]}, path=tmp_path / "bad.png")
     with pytest.raises(TypeError, match="correlations"):
         pl.correlation_distributions({}, path=tmp_path / "bad.png")
+
+
+def test_import_leaves_the_plot_backend_alone():
+    # A notebook's inline backend must survive `import scpairing` and its plots.
+    import subprocess
+    import sys
+
+    code = (
+        "import matplotlib; matplotlib.use('svg'); import scpairing, scpairing.pl; "
+        "print(matplotlib.get_backend())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "svg"
