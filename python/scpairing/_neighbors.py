@@ -19,12 +19,10 @@ import numpy as np
 import torch
 from sklearn.cluster import KMeans
 
+from ._device import default_device
+
 # Entries of one similarity block; 2**24 float32 = 64 MiB, which bounds the search memory.
 BLOCK_ENTRIES = 2**24
-
-
-def _device() -> torch.device:
-    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
 class ClusterIndex:
@@ -41,7 +39,7 @@ class ClusterIndex:
     """
 
     def __init__(self, z1: np.ndarray, z2: np.ndarray, n_clusters: int, seed: int) -> None:
-        self.device = _device()
+        self.device = default_device()
         both = np.concatenate([z1, z2])
         n_clusters = max(1, min(n_clusters, both.shape[0]))
         rng = np.random.default_rng(seed)

@@ -14,6 +14,7 @@ import scipy.sparse as sp
 import torch
 
 from . import _confidence, _validate, pp
+from ._device import default_device
 from .module import CLIPVAE
 from .train import TrainConfig, local_torch_rng, split_validation, train_module
 
@@ -61,11 +62,6 @@ def _environment() -> dict[str, Any]:
             "scikit-learn": str(sklearn.__version__),
         },
     }
-
-
-def default_device() -> torch.device:
-    """CUDA when present, otherwise the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _numpy_to_torch(value: Any) -> Any:
