@@ -261,5 +261,15 @@ AnnDataToSeurat <- function(adata, assay = "RNA", peaks = FALSE, project = "scPa
 #' @examples
 #' StandardizePeakNames(c("chr1:100-200", "chr2_300_400", "chrX-5-10"))
 StandardizePeakNames <- function(peaks) {
-  sub("^(.+?)[:_-]([0-9]+)[_-]([0-9]+)$", "\\1-\\2-\\3", as.character(peaks), perl = TRUE)
+  # The grammar of python/scpairing/_peaks.py: two coordinates read from the right, leading
+  # zeros dropped; tests/fixtures/peak_names.tsv holds the cases both languages are tested on.
+  peaks <- as.character(peaks)
+  pattern <- "^(.+)[:_-]([0-9]+)[_-]([0-9]+)$"
+  is_peak <- !is.na(peaks) & grepl(pattern, peaks, perl = TRUE)
+  coordinate <- function(group) {
+    sub("^0+(?=[0-9])", "", sub(pattern, group, peaks[is_peak], perl = TRUE), perl = TRUE)
+  }
+  peaks[is_peak] <- paste0(sub(pattern, "\\1", peaks[is_peak], perl = TRUE), "-",
+                           coordinate("\\2"), "-", coordinate("\\3"))
+  peaks
 }

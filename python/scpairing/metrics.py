@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from scipy import stats
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
+from ._peaks import split_peak_names
 from ._validate import check_counts, check_finite, check_matrix_2d, is_integer
 
 __all__ = [
@@ -465,13 +466,11 @@ def _parse_peaks(atac: object, names: pd.Index | None) -> pd.DataFrame:
         raise ValueError(
             "`gene_coords` needs peak coordinates: pass `atac` as an AnnData with peak names."
         )
-    parts = pd.Series(np.asarray(names, dtype=str)).str.extract(r"^(.+)[:_-](\d+)[-_](\d+)$")
+    parts = split_peak_names(names)
     if parts.isna().any().any():
         bad = names[parts.isna().any(axis=1).to_numpy()][0]
         raise ValueError(f"`atac` peak name {bad!r} is not of the form 'chrN:start-end'.")
-    return pd.DataFrame(
-        {"chrom": parts[0], "start": parts[1].astype(np.int64), "end": parts[2].astype(np.int64)}
-    )
+    return parts.astype({"start": np.int64, "end": np.int64})
 
 
 def _links_from_coords(

@@ -15,7 +15,6 @@ All work on sparse counts without densifying them.
 
 from __future__ import annotations
 
-import re
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.extmath import randomized_svd
 from sklearn.utils.sparsefuncs import mean_variance_axis
 
+from ._peaks import canonical_peak_name
 from ._validate import (
     check_anndata,
     check_bool,
@@ -41,6 +41,8 @@ from ._validate import (
 
 __all__ = [
     "ATACReduction",
+    "ProjectedLSI",
+    "ProjectedPCA",
     "ProteinReduction",
     "RNAReduction",
     "Reduction",
@@ -52,7 +54,6 @@ __all__ = [
 # Rows are processed in blocks of about this many stored entries so that per-entry temporaries
 # (row/column factors gathered to the entries) stay small on very large matrices.
 _CHUNK_NNZ = 1 << 22
-_PEAK_RE = re.compile(r"^(.+)[:_-](\d+)[_-](\d+)$")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -219,20 +220,6 @@ def _check_unique(names: Sequence[str], argname: str) -> None:
             "features are matched by name, so names must be unique (e.g. "
             "`adata.var_names_make_unique()`, or drop the duplicated features)."
         )
-
-
-def canonical_peak_name(name: str) -> str:
-    """Return a peak name as ``contig:start-end``; names that are not peaks are returned as is.
-
-    ``chr1:100-200``, ``chr1-100-200`` and ``chr1_100_200`` all give ``chr1:100-200``. The two
-    coordinates are parsed from the right, so contigs holding ``-``, ``_`` or ``.`` (for example
-    ``chrUn-GL456394`` or ``GL000205.2``) are kept whole.
-    """
-    match = _PEAK_RE.match(name)
-    if match is None:
-        return name
-    contig, start, end = match.groups()
-    return f"{contig}:{int(start)}-{int(end)}"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -854,6 +841,857 @@ class ProteinReduction(Reduction):
 
 
 # ----------------------------------------------------------------------------------------------
+# reductions computed elsewhere (Seurat, Signac, scanpy, muon): projected from their loadings
+# ----------------------------------------------------------------------------------------------
+def _column_error(projected: np.ndarray, given: np.ndarray) -> float:
+    """Largest absolute difference per component relative to that component's spread."""
+    spread = given.std(axis=0)
+    spread = np.where(spread > 0, spread, 1.0)
+    return float((np.abs(projected - given).max(axis=0) / spread).max())
+
+
+def _optional_vector(value: object, argname: str) -> np.ndarray | None:
+    if value is None:
+        return None
+    array = np.asarray(value, dtype=np.float64).ravel()
+    if not np.isfinite(array).all():
+        raise ValueError(f"`{argname}` must be finite.")
+    return array
+
+
+class _ProjectedReduction(Reduction):
+    """A reduction computed outside scpairing, on the bridge, and projected onto queries.
+
+    The bridge carries the reduction (``obsm[obsm_key]``) and its feature loadings (a ``varm``
+    key, or an array with the feature names). :meth:`fit` captures from the bridge's raw counts
+    what the original pipeline computed from them (per-feature statistics, IDF, scaling) and
+    checks that projecting the bridge's own counts reproduces ``obsm[obsm_key]`` (to
+    ``tolerance``, relative to each component's spread; the error is kept as
+    :attr:`reprojection_error_`). :meth:`transform` uses a query's own ``obsm[obsm_key]`` when it
+    has one (then taken to be in the bridge's space already) and projects its counts otherwise;
+    :meth:`project` always projects counts.
+    """
+
+    _params = ("obsm_key", "layer", "min_overlap", "allow_non_integer", "tolerance")
+    _options: ClassVar[tuple[str, ...]] = ()
+    _arrays: ClassVar[tuple[str, ...]] = ("components_",)
+    _what: ClassVar[str] = "reduction"
+    _hints: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        obsm_key: str,
+        *,
+        loadings: str | np.ndarray,
+        features: Sequence[str] | None,
+        layer: str | None,
+        min_overlap: float,
+        allow_non_integer: bool,
+        tolerance: float | None,
+    ) -> None:
+        super().__init__(
+            1, layer=layer, min_overlap=min_overlap, allow_non_integer=allow_non_integer
+        )
+        if not isinstance(obsm_key, str) or not obsm_key:
+            raise TypeError(f"`obsm_key` must be a non-empty string; got {obsm_key!r}.")
+        self.obsm_key = obsm_key
+        if tolerance is not None and (
+            isinstance(tolerance, bool)
+            or not isinstance(tolerance, (int, float))
+            or not tolerance > 0
+        ):
+            raise ValueError(f"`tolerance` must be a positive number or None; got {tolerance!r}.")
+        self.tolerance = None if tolerance is None else float(tolerance)
+        if isinstance(loadings, str):
+            if features is not None:
+                raise ValueError(
+                    "`features` names the rows of a `loadings` array; with a varm key "
+                    f"({loadings!r}) the rows are the bridge's var_names."
+                )
+            self.n_components = None
+        else:
+            array = np.asarray(loadings, dtype=np.float64)
+            if array.ndim == 1:
+                array = array[:, None]
+            if array.ndim != 2 or array.shape[1] == 0 or not np.isfinite(array).all():
+                raise ValueError(
+                    "`loadings` must be a finite features x components matrix (or a varm key); "
+                    f"got shape {array.shape}."
+                )
+            if features is None or len(features) != array.shape[0]:
+                n = "no" if features is None else len(features)
+                raise ValueError(
+                    f"`features` must name the {array.shape[0]} rows of `loadings`; got {n} names."
+                )
+            features = self._canonical_names([str(f) for f in features])
+            _check_unique(features, "features")
+            loadings = array
+            self.n_components = array.shape[1]
+        self._loadings = loadings
+        self._given_features = None if features is None else list(features)
+        self.reprojection_error_: float | None = None
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{p}={getattr(self, p)!r}" for p in (*self._params, *self._options))
+        fitted = (
+            f", fitted on {len(self._feature_names)} features x {self._n_output} components, "
+            f"reprojection error {self.reprojection_error_:.2g}"
+            if self.is_fitted
+            else ""
+        )
+        return f"{type(self).__name__}({params}{fitted})"
+
+    # -- fit -----------------------------------------------------------------------------------
+    def _fit(self, counts, names: list[str]) -> None:  # pragma: no cover - _fit_named is used
+        raise NotImplementedError
+
+    def _bridge_loadings(self, adata: ad.AnnData, argname: str) -> tuple[list[str], np.ndarray]:
+        spec = self._loadings
+        if isinstance(spec, str):
+            if spec not in adata.varm:
+                available = ", ".join(map(repr, adata.varm.keys())) or "none"
+                raise KeyError(
+                    f"`{argname}.varm[{spec!r}]` not found (varm keys: {available}): the feature "
+                    f"loadings of `obsm[{self.obsm_key!r}]` are what projects count-only "
+                    f"queries into it. Pass them (`loadings=` a features x components array "
+                    f"with `features=`), or give the plain obsm key "
+                    f"(`reductions={{...: {self.obsm_key!r}}}`: queries must then carry the "
+                    "reduction in the bridge's space), or None to fit scpairing's own reduction."
+                )
+            loadings = np.asarray(adata.varm[spec], dtype=np.float64)
+            features = self._canonical_names(adata.var_names)
+        else:
+            loadings, features = spec, list(self._given_features)
+        # scanpy's PCA on highly variable genes stores zero loadings for the other genes.
+        used = np.flatnonzero(np.abs(loadings).sum(axis=1) > 0)
+        if used.size == 0:
+            raise ValueError(f"The loadings of `obsm[{self.obsm_key!r}]` are all zero.")
+        return [features[i] for i in used], loadings[used]
+
+    def _fit_named(self, adata: ad.AnnData, argname: str) -> Reduction:
+        check_anndata(adata, argname)
+        if self.obsm_key not in adata.obsm:
+            available = ", ".join(map(repr, adata.obsm.keys())) or "none"
+            raise KeyError(
+                f"`{argname}.obsm[{self.obsm_key!r}]` not found (obsm keys: {available}); "
+                f"{type(self).__name__} projects queries into a reduction the bridge carries."
+            )
+        given = np.asarray(adata.obsm[self.obsm_key], dtype=np.float64)
+        features, loadings = self._bridge_loadings(adata, argname)
+        if given.ndim != 2 or given.shape[1] != loadings.shape[1]:
+            raise ValueError(
+                f"`{argname}.obsm[{self.obsm_key!r}]` has shape {given.shape} but its loadings "
+                f"have {loadings.shape[1]} components."
+            )
+        counts = read_counts(
+            adata, self.layer, argname, allow_non_integer=self.allow_non_integer, kind=self.kind
+        )
+        names = self._canonical_names(adata.var_names)
+        _check_unique(names, f"{argname}.var_names")
+        missing = sorted(set(features) - set(names))
+        if missing:
+            raise ValueError(
+                f"{len(missing)} features of the loadings of `obsm[{self.obsm_key!r}]` are not "
+                f"in `{argname}.var_names` (e.g. {missing[:3]}); the bridge's counts must hold "
+                "every feature the reduction used."
+            )
+        self._feature_names = features
+        self.components_ = loadings.T.copy()
+        self.n_components = self._n_output = loadings.shape[1]
+        x = self._prepare(counts)
+        totals = _row_totals(x)
+        aligned = _to_csr(self._align(x, names, 1.0))
+        tried = []
+        for variant in self._variants(given):
+            for name, value in variant.items():
+                setattr(self, name, value)
+            self._fit_statistics(aligned, totals, given)
+            error = _column_error(self._project(aligned, totals), given)
+            tried.append((error, variant))
+            if self.tolerance is None or error <= self.tolerance:
+                break
+        else:
+            error, variant = min(tried, key=lambda t: t[0])
+            options = "; ".join(
+                f"{err:.3g}"
+                + (f" with {', '.join(f'{k}={v!r}' for k, v in var.items())}" if var else "")
+                for err, var in tried
+            )
+            self._feature_names = None
+            raise ValueError(
+                f"{type(self).__name__} does not reproduce `{argname}.obsm[{self.obsm_key!r}]` "
+                f"from the bridge's counts (relative error {options}; tolerance "
+                f"{self.tolerance}): the {self._what} was computed differently from what these "
+                f"options describe. Check {self._hints}, and that the counts are the raw counts "
+                "the pipeline started from. Alternatives: give the plain obsm key "
+                "(queries must then carry the reduction in the bridge's space), or None to fit "
+                "scpairing's own reduction; `tolerance=None` skips this check."
+            )
+        self.reprojection_error_ = error
+        return self
+
+    def _variants(self, given: np.ndarray) -> list[dict[str, Any]]:
+        return [{}]
+
+    # -- transform -----------------------------------------------------------------------------
+    def _transform_named(
+        self,
+        adata: ad.AnnData,
+        argname: str,
+        *,
+        min_overlap: float | None = None,
+        allow_non_integer: bool | None = None,
+    ) -> np.ndarray:
+        self._check_fitted()
+        check_anndata(adata, argname)
+        if self.obsm_key in adata.obsm:
+            x = np.asarray(adata.obsm[self.obsm_key])
+            if x.ndim != 2 or x.shape[1] != self.n_output:
+                raise ValueError(
+                    f"`{argname}.obsm[{self.obsm_key!r}]` has shape {x.shape} but the bridge's "
+                    f"has {self.n_output} components; drop it to project the counts instead."
+                )
+            return np.ascontiguousarray(x, dtype=np.float32)
+        return self._project_named(adata, argname, min_overlap, allow_non_integer)
+
+    def project(
+        self,
+        adata: ad.AnnData,
+        *,
+        min_overlap: float | None = None,
+        allow_non_integer: bool | None = None,
+    ) -> np.ndarray:
+        """Project the raw counts of ``adata`` into the bridge's reduction (ignoring its obsm).
+
+        Features are matched by name (missing ones zero-filled with a ``UserWarning``).
+        """
+        self._check_fitted()
+        check_anndata(adata, "adata")
+        return self._project_named(adata, "adata", min_overlap, allow_non_integer)
+
+    def _project_named(self, adata, argname, min_overlap, allow_non_integer) -> np.ndarray:
+        values = adata.X if self.layer is None else adata.layers.get(self.layer)
+        if values is None:
+            where = "X" if self.layer is None else f"layers[{self.layer!r}]"
+            raise ValueError(
+                f"`{argname}` has neither `obsm[{self.obsm_key!r}]` (the bridge's reduction, in "
+                f"its space) nor counts in `{where}` to project into it; give it one of them."
+            )
+        return super()._transform_named(
+            adata, argname, min_overlap=min_overlap, allow_non_integer=allow_non_integer
+        )
+
+    def _transform(self, counts, names: list[str], min_overlap: float) -> np.ndarray:
+        x = self._prepare(counts)
+        totals = _row_totals(x)  # over all features of the input, as on the bridge
+        aligned = _to_csr(self._align(x, names, min_overlap))
+        return self._project(aligned, totals)
+
+    # -- state ---------------------------------------------------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        state = super().to_state()
+        state["class"] = type(self).__name__
+        state.update({o: getattr(self, o) for o in self._options})
+        state["reprojection_error_"] = float(self.reprojection_error_)
+        return state
+
+    @classmethod
+    def _from_state(cls, state: dict) -> _ProjectedReduction:
+        required = {*cls._params, *cls._options, *cls._arrays, "feature_names", "n_output"}
+        missing = sorted(required - set(state))
+        if missing:
+            raise KeyError(f"`state` of a {cls.__name__} lacks the entries {missing}.")
+        reduction = cls.__new__(cls)
+        Reduction.__init__(
+            reduction,
+            1,
+            layer=_plain(state["layer"]),
+            min_overlap=_plain(state["min_overlap"]),
+            allow_non_integer=_plain(state["allow_non_integer"]),
+        )
+        reduction.obsm_key = str(state["obsm_key"])
+        tolerance = _plain(state["tolerance"])
+        reduction.tolerance = None if tolerance is None else float(tolerance)
+        for name in cls._options:
+            setattr(reduction, name, _plain(state[name]))
+        for name in cls._arrays:
+            setattr(reduction, name, np.asarray(state[name], dtype=np.float64))
+        reduction._loadings = reduction.components_.T
+        reduction._feature_names = [str(n) for n in state["feature_names"]]
+        reduction._given_features = list(reduction._feature_names)
+        reduction._n_output = reduction.n_components = int(state["n_output"])
+        reduction.reprojection_error_ = float(_plain(state.get("reprojection_error_", np.nan)))
+        return reduction
+
+    # -- subclass hooks ------------------------------------------------------------------------
+    @abstractmethod
+    def _prepare(self, counts) -> sp.csr_matrix:
+        """float32 CSR copy of the counts the totals and the projection are computed from."""
+
+    @abstractmethod
+    def _fit_statistics(self, aligned: sp.csr_matrix, totals: np.ndarray, given) -> None: ...
+
+    @abstractmethod
+    def _project(self, aligned: sp.csr_matrix, totals: np.ndarray) -> np.ndarray: ...
+
+
+class ProjectedPCA(_ProjectedReduction):
+    """A PCA computed on the bridge by Seurat or scanpy, projected onto query counts.
+
+    Reproduces the pipeline ``counts -> per-cell normalisation to target_sum -> log1p -> per-gene
+    standardisation (clipped) -> loadings`` on any dataset's raw counts: Seurat's
+    ``NormalizeData`` (LogNormalize) + ``ScaleData`` + ``RunPCA`` (use :meth:`from_seurat`) or
+    scanpy's ``normalize_total`` + ``log1p`` (+ ``scale``) + ``tl.pca`` (use
+    :meth:`from_scanpy`). Library sizes are taken over all genes of the input, as the
+    normalisation did; the per-gene mean and standard deviation (ddof=1) are the bridge's
+    (given, or computed from the bridge's counts by :meth:`fit`). :meth:`fit` checks that the
+    bridge's own counts reproduce ``obsm[obsm_key]`` (see ``tolerance``).
+
+    Parameters
+    ----------
+    obsm_key
+        The bridge's reduction, e.g. ``"X_pca"``; a query carrying it (same width) uses it as is.
+    loadings
+        A ``varm`` key of the bridge (``"PCs"`` in scanpy), or a features x components array
+        (Seurat's ``Loadings()``) whose rows ``features`` names.
+    features
+        Names of the rows of a ``loadings`` array.
+    target_sum
+        Counts each cell is scaled to (Seurat's ``scale.factor``, scanpy's ``target_sum``), or
+        ``"median"``: the bridge's median library size (scanpy's ``target_sum=None``).
+    log1p
+        Whether ``log1p`` follows the normalisation; ``log_base`` its base (``None``: natural).
+    scale
+        Whether genes were standardised (``ScaleData``, ``sc.pp.scale``); ``None`` tries both and
+        keeps the one that reproduces the bridge.
+    mean, std
+        Per-feature mean and standard deviation used for the standardisation, in the order of
+        ``features`` (Seurat's ``ScaleData`` with ``do.center``/``do.scale`` off: pass zeros /
+        ones); ``None`` computes them on the bridge (ddof=1).
+    max_value
+        Clip of the standardised values (Seurat's ``scale.max``, 10 by default; scanpy's
+        ``max_value``); ``None`` for none.
+    clip
+        ``"upper"`` (Seurat's ``ScaleData``: values above ``max_value`` only) or ``"both"``
+        (``[-max_value, max_value]``); ``None`` tries both.
+    center
+        Whether the PCA centred its input (scanpy's ``zero_center``; Seurat's ``RunPCA`` does
+        not): the bridge's mean of the standardised values is then subtracted.
+    layer, min_overlap, allow_non_integer
+        As for :class:`RNAReduction`.
+    tolerance
+        Largest reprojection error :meth:`fit` accepts (absolute difference relative to each
+        component's standard deviation on the bridge); ``None`` skips the check.
+    """
+
+    kind = "rna"
+    _options = ("target_sum", "log1p", "log_base", "scale", "max_value", "clip", "center")
+    _arrays = ("components_", "mean_", "std_", "offset_", "target_sum_")
+    _what = "PCA"
+    _hints = (
+        "`target_sum` (Seurat's scale.factor; scanpy's target_sum, 'median' for its default), "
+        "`log1p`, `scale`, `max_value`/`clip` (ScaleData's scale.max, sc.pp.scale's max_value), "
+        "`mean`/`std` and `center`"
+    )
+
+    def __init__(
+        self,
+        obsm_key: str = "X_pca",
+        *,
+        loadings: str | np.ndarray = "PCs",
+        features: Sequence[str] | None = None,
+        target_sum: float | str = 1e4,
+        log1p: bool = True,
+        log_base: float | None = None,
+        scale: bool | None = True,
+        mean: np.ndarray | None = None,
+        std: np.ndarray | None = None,
+        max_value: float | None = 10.0,
+        clip: str | None = "upper",
+        center: bool = False,
+        layer: str | None = None,
+        min_overlap: float = 0.5,
+        allow_non_integer: bool = False,
+        tolerance: float | None = 1e-2,
+    ) -> None:
+        super().__init__(
+            obsm_key,
+            loadings=loadings,
+            features=features,
+            layer=layer,
+            min_overlap=min_overlap,
+            allow_non_integer=allow_non_integer,
+            tolerance=tolerance,
+        )
+        if target_sum != "median" and (
+            isinstance(target_sum, bool)
+            or not isinstance(target_sum, (int, float))
+            or not target_sum > 0
+        ):
+            raise ValueError(
+                f"`target_sum` must be a positive number or 'median'; got {target_sum!r}."
+            )
+        self.target_sum = target_sum if target_sum == "median" else float(target_sum)
+        self.log1p = check_bool(log1p, "log1p")
+        if log_base is not None and not (isinstance(log_base, (int, float)) and log_base > 1):
+            raise ValueError(f"`log_base` must be a number > 1 or None; got {log_base!r}.")
+        self.log_base = None if log_base is None else float(log_base)
+        self.scale = None if scale is None else check_bool(scale, "scale")
+        if max_value is not None and (
+            isinstance(max_value, bool) or not isinstance(max_value, (int, float)) or max_value <= 0
+        ):
+            raise ValueError(f"`max_value` must be a positive number or None; got {max_value!r}.")
+        self.max_value = None if max_value is None else float(max_value)
+        if clip not in ("upper", "both", None):
+            raise ValueError(f"`clip` must be 'upper', 'both' or None; got {clip!r}.")
+        self.clip = clip
+        self.center = check_bool(center, "center")
+        self._given_mean = _optional_vector(mean, "mean")
+        self._given_std = _optional_vector(std, "std")
+        for argname, vector in (("mean", self._given_mean), ("std", self._given_std)):
+            if vector is not None and (
+                self._given_features is None or len(vector) != len(self._given_features)
+            ):
+                raise ValueError(f"`{argname}` must give one value per row of a `loadings` array.")
+        if self._given_std is not None and (self._given_std <= 0).any():
+            raise ValueError("`std` must be positive.")
+
+    @classmethod
+    def from_seurat(
+        cls,
+        loadings: np.ndarray,
+        features: Sequence[str],
+        *,
+        obsm_key: str = "X_pca",
+        scale_factor: float = 1e4,
+        mean: np.ndarray | None = None,
+        std: np.ndarray | None = None,
+        scale_max: float | None = 10.0,
+        **options: Any,
+    ) -> ProjectedPCA:
+        """Seurat's ``NormalizeData`` (LogNormalize) + ``ScaleData`` + ``RunPCA``.
+
+        ``loadings``/``features``: ``Loadings(obj[["pca"]])`` and its row names;
+        ``scale_factor``: NormalizeData's; ``mean``/``std``: ScaleData's per-feature centre and
+        scale (``None``: the bridge's, as ScaleData computes them); ``scale_max``: ScaleData's.
+        Further options as for :class:`ProjectedPCA`. The R package's ``RunScPairing()`` builds
+        it from the Seurat object.
+        """
+        return cls(
+            obsm_key,
+            loadings=loadings,
+            features=features,
+            target_sum=scale_factor,
+            mean=mean,
+            std=std,
+            scale=True,
+            max_value=scale_max,
+            clip="upper",
+            center=False,
+            **options,
+        )
+
+    @classmethod
+    def from_scanpy(
+        cls,
+        adata: ad.AnnData | None = None,
+        *,
+        obsm_key: str = "X_pca",
+        varm_key: str = "PCs",
+        target_sum: float | str = 1e4,
+        scale: bool | None = None,
+        max_value: float | None = None,
+        **options: Any,
+    ) -> ProjectedPCA:
+        """scanpy's ``normalize_total`` + ``log1p`` (+ ``scale``) + ``tl.pca``.
+
+        What scanpy records is read from ``adata.uns`` when ``adata`` is given: the log base
+        (``uns["log1p"]["base"]``) and the PCA's centring (``uns["pca"]["params"]
+        ["zero_center"]``, default True). What it does not record is given here:
+        ``target_sum`` (``"median"`` for ``normalize_total``'s default), ``scale`` (``None``:
+        :meth:`fit` tries with and without ``sc.pp.scale``) and its ``max_value``.
+        """
+        log_base, center = None, True
+        if adata is not None:
+            check_anndata(adata, "adata")
+            log_info = adata.uns.get("log1p") or {}
+            log_base = log_info.get("base") if hasattr(log_info, "get") else None
+            pca_info = adata.uns.get("pca") or {}
+            params = pca_info.get("params", {}) if hasattr(pca_info, "get") else {}
+            center = bool(params.get("zero_center", True))
+        options.setdefault("log_base", log_base)
+        options.setdefault("center", center)
+        options.setdefault("clip", None if max_value is not None else "upper")
+        return cls(
+            obsm_key,
+            loadings=varm_key,
+            target_sum=target_sum,
+            scale=scale,
+            max_value=max_value,
+            **options,
+        )
+
+    def _variants(self, given: np.ndarray) -> list[dict[str, Any]]:
+        scales = [self.scale] if self.scale is not None else [False, True]
+        variants = []
+        for scale in scales:
+            clips = [self.clip] if self.clip is not None else ["upper", "both"]
+            if not scale or self.max_value is None:
+                clips = clips[:1]
+            variants += [
+                {
+                    **({"scale": scale} if self.scale is None else {}),
+                    **({"clip": clip} if self.clip is None else {}),
+                }
+                for clip in clips
+            ]
+        return variants
+
+    def _prepare(self, counts) -> sp.csr_matrix:
+        return _float_values(_to_csr(counts), binarize=False)
+
+    def _lognorm(self, aligned: sp.csr_matrix, totals: np.ndarray) -> sp.csr_matrix:
+        factor = _safe_inverse(totals, float(self.target_sum_[0])).astype(np.float32)
+        x = aligned.copy()
+        x.data *= np.repeat(factor, np.diff(x.indptr))
+        if self.log1p:
+            np.log1p(x.data, out=x.data)
+            if self.log_base is not None:
+                x.data /= np.float32(np.log(self.log_base))
+        return x
+
+    def _fit_statistics(self, aligned, totals, given) -> None:
+        if self.target_sum == "median":
+            positive = totals[totals > 0]
+            self.target_sum_ = np.array([np.median(positive) if positive.size else 1.0])
+        else:
+            self.target_sum_ = np.array([self.target_sum])
+        lognorm = self._lognorm(aligned, totals)
+        n_cells = lognorm.shape[0]
+        mean, var = (np.asarray(v, dtype=np.float64) for v in mean_variance_axis(lognorm, axis=0))
+        var *= n_cells / max(n_cells - 1, 1)
+        std = np.sqrt(var)
+        self.mean_ = self._given_mean if self._given_mean is not None else mean
+        self.std_ = self._given_std if self._given_std is not None else np.where(std > 0, std, 1.0)
+        self.offset_ = np.zeros(self.n_output)
+        if self.center:
+            self.offset_ = self._scores(lognorm).mean(axis=0)
+
+    def _scores(self, lognorm: sp.csr_matrix) -> np.ndarray:
+        loadings = self.components_.T
+        if not self.scale:
+            return np.asarray(lognorm @ loadings.astype(np.float32), dtype=np.float64)
+        low = -np.inf
+        high = np.inf if self.max_value is None else self.max_value
+        if self.clip == "both" and self.max_value is not None:
+            low = -self.max_value
+        # Each gene's standardised zero, then stored entries relative to it: stays sparse.
+        zero = np.clip(-self.mean_ / self.std_, low, high)
+        x = lognorm.copy()
+        cols = x.indices
+        values = (x.data - self.mean_[cols]) / self.std_[cols]
+        x.data = (np.clip(values, low, high) - zero[cols]).astype(np.float32)
+        return np.asarray(x @ loadings.astype(np.float32), dtype=np.float64) + zero @ loadings
+
+    def _project(self, aligned, totals) -> np.ndarray:
+        return self._scores(self._lognorm(aligned, totals)) - self.offset_
+
+
+# Signac's RunTFIDF methods as (normalize_tf, scale the TF, log_tf, log_idf, log_tfidf).
+_SIGNAC_TFIDF = {
+    1: {
+        "normalize_tf": True,
+        "scale_tf": True,
+        "log_tf": False,
+        "log_idf": False,
+        "log_tfidf": True,
+    },
+    2: {
+        "normalize_tf": True,
+        "scale_tf": False,
+        "log_tf": False,
+        "log_idf": True,
+        "log_tfidf": False,
+    },
+    3: {
+        "normalize_tf": True,
+        "scale_tf": True,
+        "log_tf": True,
+        "log_idf": True,
+        "log_tfidf": False,
+    },
+    4: {
+        "normalize_tf": False,
+        "scale_tf": False,
+        "log_tf": False,
+        "log_idf": False,
+        "log_tfidf": False,
+    },
+}
+
+
+class ProjectedLSI(_ProjectedReduction):
+    """An LSI (TF-IDF + SVD) computed on the bridge by Signac or muon, projected onto queries.
+
+    A query's raw peak counts go through the bridge's TF-IDF, with the bridge's IDF
+    (``n_bridge_cells / peak total on the bridge``), then onto the loadings, then the per-component
+    scaling the bridge's embedding had: with ``scale_embeddings`` the bridge's mean and standard
+    deviation of each component (Signac's ``RunSVD(scale.embeddings = TRUE)``, muon's
+    ``lsi(scale_embeddings=True)``; optionally clipped at ``±scale_max``), else division by the
+    singular values (the SVD's left vectors). This is what Seurat's ``ProjectSVD`` /
+    ``lsiproject`` do, except that the IDF is the bridge's rather than the query's own, so that
+    bridge and queries share one space. Term frequencies use each cell's total over all peaks of
+    its input, as ``RunTFIDF`` does.
+
+    TF-IDF (``tfidf``): Signac's ``RunTFIDF`` ``method`` 1 (default: ``log1p(TF * IDF *
+    scale_factor)``, ``TF = count / cell total``), 2 (``TF * log(1 + IDF)``), 3
+    (``log1p(TF * scale_factor) * log(1 + IDF)``), 4 (``count * IDF``); ``"muon"`` with
+    ``muon_flags``; or ``None``: :meth:`fit` tries methods 1-4 and keeps the one that
+    reproduces the bridge.
+
+    Parameters
+    ----------
+    obsm_key
+        The bridge's reduction (``"X_lsi"``); a query carrying it (same width) uses it as is.
+    loadings, features
+        A ``varm`` key (``"LSI"`` in muon) or a features x components array
+        (``Loadings(obj[["lsi"]])``) with its row names (peaks, any of the usual separators).
+    tfidf
+        See above.
+    scale_factor
+        ``RunTFIDF``'s ``scale.factor`` (muon's ``scale_factor``).
+    muon_flags
+        For ``tfidf="muon"``: muon's ``log_tf``, ``log_idf``, ``log_tfidf`` (defaults True,
+        True, False).
+    binarize
+        Whether the counts were binarised before the TF-IDF.
+    scale_embeddings
+        See above; ``None`` decides from the bridge's embedding (columns of unit standard
+        deviation: scaled).
+    embedding_ddof
+        Degrees of freedom of that standard deviation (1: R's ``sd``, Signac; 0: muon).
+    scale_max
+        Signac's ``RunSVD(scale.max)``; ``None`` for none.
+    layer, min_overlap, allow_non_integer, tolerance
+        As for :class:`ProjectedPCA`.
+    """
+
+    kind = "atac"
+    _options = (
+        "tfidf",
+        "scale_factor",
+        "normalize_tf",
+        "scale_tf",
+        "log_tf",
+        "log_idf",
+        "log_tfidf",
+        "binarize",
+        "scale_embeddings",
+        "embedding_ddof",
+        "scale_max",
+    )
+    _arrays = ("components_", "idf_", "score_mean_", "score_std_", "singular_")
+    _what = "LSI"
+    _hints = (
+        "the TF-IDF method (Signac's RunTFIDF `method`, `tfidf=` here; None tries 1-4), "
+        "`scale_factor`, `binarize`, `scale_embeddings`/`embedding_ddof` and `scale_max`"
+    )
+
+    def __init__(
+        self,
+        obsm_key: str = "X_lsi",
+        *,
+        loadings: str | np.ndarray = "LSI",
+        features: Sequence[str] | None = None,
+        tfidf: int | str | None = 1,
+        scale_factor: float = 1e4,
+        muon_flags: dict[str, bool] | None = None,
+        binarize: bool = False,
+        scale_embeddings: bool | None = None,
+        embedding_ddof: int = 1,
+        scale_max: float | None = None,
+        layer: str | None = None,
+        min_overlap: float = 0.5,
+        allow_non_integer: bool = False,
+        tolerance: float | None = 1e-2,
+    ) -> None:
+        super().__init__(
+            obsm_key,
+            loadings=loadings,
+            features=features,
+            layer=layer,
+            min_overlap=min_overlap,
+            allow_non_integer=allow_non_integer,
+            tolerance=tolerance,
+        )
+        if isinstance(tfidf, (bool, np.bool_)) or tfidf not in (1, 2, 3, 4, "muon", None):
+            raise ValueError(
+                f"`tfidf` must be a Signac RunTFIDF method (1, 2, 3, 4), 'muon' or None; "
+                f"got {tfidf!r}."
+            )
+        self.tfidf = None if tfidf is None else (tfidf if tfidf == "muon" else int(tfidf))
+        if (
+            isinstance(scale_factor, bool)
+            or not isinstance(scale_factor, (int, float))
+            or not scale_factor > 0
+        ):
+            raise ValueError(f"`scale_factor` must be a positive number; got {scale_factor!r}.")
+        self.scale_factor = float(scale_factor)
+        flags: dict[str, bool] = {}
+        if self.tfidf == "muon":
+            given = dict(muon_flags or {})
+            unknown = set(given) - {"log_tf", "log_idf", "log_tfidf"}
+            if unknown:
+                raise ValueError(
+                    f"`muon_flags`: unknown {sorted(unknown)}; use log_tf, log_idf, log_tfidf."
+                )
+            flags = {
+                "normalize_tf": True,
+                "scale_tf": scale_factor not in (0, 1),
+                "log_tf": check_bool(given.get("log_tf", True), "log_tf"),
+                "log_idf": check_bool(given.get("log_idf", True), "log_idf"),
+                "log_tfidf": check_bool(given.get("log_tfidf", False), "log_tfidf"),
+            }
+        elif muon_flags is not None:
+            raise ValueError("`muon_flags` only applies with tfidf='muon'.")
+        elif self.tfidf is not None:
+            flags = _SIGNAC_TFIDF[self.tfidf]
+        for name in ("normalize_tf", "scale_tf", "log_tf", "log_idf", "log_tfidf"):
+            setattr(self, name, flags.get(name))
+        self.binarize = check_bool(binarize, "binarize")
+        self.scale_embeddings = (
+            None if scale_embeddings is None else check_bool(scale_embeddings, "scale_embeddings")
+        )
+        if embedding_ddof not in (0, 1) or isinstance(embedding_ddof, bool):
+            raise ValueError(f"`embedding_ddof` must be 0 or 1; got {embedding_ddof!r}.")
+        self.embedding_ddof = int(embedding_ddof)
+        if scale_max is not None and (
+            isinstance(scale_max, bool) or not isinstance(scale_max, (int, float)) or scale_max <= 0
+        ):
+            raise ValueError(f"`scale_max` must be a positive number or None; got {scale_max!r}.")
+        self.scale_max = None if scale_max is None else float(scale_max)
+
+    @classmethod
+    def from_signac(
+        cls,
+        loadings: np.ndarray,
+        features: Sequence[str],
+        *,
+        obsm_key: str = "X_lsi",
+        method: int | None = None,
+        scale_factor: float = 1e4,
+        scale_embeddings: bool | None = None,
+        scale_max: float | None = None,
+        **options: Any,
+    ) -> ProjectedLSI:
+        """Signac's ``RunTFIDF`` + ``RunSVD``.
+
+        ``loadings``/``features``: ``Loadings(obj[["lsi"]])`` and its row names; ``method`` and
+        ``scale_factor``: RunTFIDF's (Signac does not record them; ``method=None`` lets
+        :meth:`fit` find the method that reproduces the bridge); ``scale_embeddings`` and
+        ``scale_max``: RunSVD's (``None``: decided from the bridge's embedding).
+        """
+        return cls(
+            obsm_key,
+            loadings=loadings,
+            features=features,
+            tfidf=method,
+            scale_factor=scale_factor,
+            scale_embeddings=scale_embeddings,
+            scale_max=scale_max,
+            embedding_ddof=1,
+            **options,
+        )
+
+    @classmethod
+    def from_muon(
+        cls,
+        adata: ad.AnnData | None = None,
+        *,
+        obsm_key: str = "X_lsi",
+        varm_key: str = "LSI",
+        log_tf: bool = True,
+        log_idf: bool = True,
+        log_tfidf: bool = False,
+        scale_factor: float = 1e4,
+        scale_embeddings: bool | None = None,
+        **options: Any,
+    ) -> ProjectedLSI:
+        """muon's ``atac.pp.tfidf`` + ``atac.tl.lsi`` (its defaults here; ``adata`` unused but
+        accepted for symmetry with :meth:`ProjectedPCA.from_scanpy`)."""
+        if adata is not None:
+            check_anndata(adata, "adata")
+        return cls(
+            obsm_key,
+            loadings=varm_key,
+            tfidf="muon",
+            muon_flags={"log_tf": log_tf, "log_idf": log_idf, "log_tfidf": log_tfidf},
+            scale_factor=scale_factor,
+            scale_embeddings=scale_embeddings,
+            embedding_ddof=0,
+            **options,
+        )
+
+    def _canonical_names(self, names: Sequence[str]) -> list[str]:
+        return [canonical_peak_name(str(n)) for n in names]
+
+    def _variants(self, given: np.ndarray) -> list[dict[str, Any]]:
+        scaled = self.scale_embeddings
+        if scaled is None:
+            sd = given.std(axis=0, ddof=self.embedding_ddof)
+            scaled = bool(np.all(np.abs(sd - 1.0) < 1e-3))
+        methods = [self.tfidf] if self.tfidf is not None else [1, 2, 3, 4]
+        variants = []
+        for method in methods:
+            variant: dict[str, Any] = {"scale_embeddings": scaled}
+            if self.tfidf is None:
+                variant.update(tfidf=method, **_SIGNAC_TFIDF[method])
+            variants.append(variant)
+        return variants
+
+    def _prepare(self, counts) -> sp.csr_matrix:
+        return _float_values(_to_csr(counts), self.binarize)
+
+    def _tfidf_values(self, aligned: sp.csr_matrix, totals: np.ndarray) -> sp.csr_matrix:
+        x = aligned.copy()
+        data = x.data
+        if self.normalize_tf:
+            scale = self.scale_factor if self.scale_tf else 1.0
+            data *= np.repeat(_safe_inverse(totals, scale).astype(np.float32), np.diff(x.indptr))
+        if self.log_tf:
+            np.log1p(data, out=data)
+        idf = np.log1p(self.idf_) if self.log_idf else self.idf_
+        data *= idf.astype(np.float32)[x.indices]
+        if self.log_tfidf:
+            np.log1p(data, out=data)
+        return x
+
+    def _raw_scores(self, aligned, totals) -> np.ndarray:
+        tfidf = self._tfidf_values(aligned, totals)
+        return np.asarray(tfidf @ self.components_.T.astype(np.float32), dtype=np.float64)
+
+    def _fit_statistics(self, aligned, totals, given) -> None:
+        n_cells = aligned.shape[0]
+        peak_totals = np.asarray(aligned.sum(axis=0), dtype=np.float64).ravel()
+        self.idf_ = _safe_inverse(peak_totals, float(n_cells))  # peaks never open: 0
+        scores = self._raw_scores(aligned, totals)
+        self.score_mean_ = scores.mean(axis=0)
+        std = scores.std(axis=0, ddof=self.embedding_ddof)
+        self.score_std_ = np.where(std > 0, std, 1.0)
+        norms = np.linalg.norm(scores, axis=0)
+        self.singular_ = np.where(norms > 0, norms, 1.0)
+
+    def _project(self, aligned, totals) -> np.ndarray:
+        scores = self._raw_scores(aligned, totals)
+        if not self.scale_embeddings:
+            return scores / self.singular_
+        scaled = (scores - self.score_mean_) / self.score_std_
+        if self.scale_max is not None:
+            np.clip(scaled, -self.scale_max, self.scale_max, out=scaled)
+        return scaled
+
+
+# ----------------------------------------------------------------------------------------------
 # factory and state
 # ----------------------------------------------------------------------------------------------
 _KINDS: dict[str, type[Reduction]] = {
@@ -899,6 +1737,9 @@ def reduction_from_state(state: dict) -> Reduction:
     """
     if not isinstance(state, dict):
         raise TypeError(f"`state` must be a dict from Reduction.to_state(); got {type(state)}.")
+    projected = {c.__name__: c for c in (ProjectedPCA, ProjectedLSI)}
+    if state.get("class") in projected:
+        return projected[state["class"]]._from_state(state)
     kind = state.get("kind")
     if kind not in _KINDS:
         raise ValueError(f"`state['kind']` must be one of {sorted(_KINDS)}; got {kind!r}.")

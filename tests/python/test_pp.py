@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from pathlib import Path
 
 import anndata as ad
 import numpy as np
@@ -261,6 +262,22 @@ def test_peak_name_variants_match(snare):
 )
 def test_canonical_peak_name(name, expected):
     assert pp.canonical_peak_name(name) == expected
+
+
+def test_peak_grammar_matches_the_shared_fixture_r_is_tested_on():
+    # R's StandardizePeakNames() is tested on the same table (tests/testthat/test-convert.R).
+    from scpairing._peaks import signac_peak_name, split_peak_names
+
+    path = Path(__file__).parents[1] / "fixtures" / "peak_names.tsv"
+    rows = [line.split("\t") for line in path.read_text().splitlines()[1:]]
+    names, canonical, signac = (list(column) for column in zip(*rows, strict=True))
+    assert [pp.canonical_peak_name(n) for n in names] == canonical
+    assert [signac_peak_name(n) for n in names] == signac
+    parts = split_peak_names(names)
+    peaks = parts["chrom"].notna().to_numpy()
+    assert [n for n, p in zip(names, peaks, strict=True) if not p] == ["Gapdh", "HLA-A"]
+    rebuilt = [f"{c}:{int(s)}-{int(e)}" for c, s, e in parts[peaks].itertuples(index=False)]
+    assert rebuilt == [c for c, p in zip(canonical, peaks, strict=True) if p]
 
 
 @pytest.mark.parametrize("kind", ["rna", "atac", "protein"])

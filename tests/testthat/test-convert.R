@@ -8,6 +8,13 @@ test_that("StandardizePeakNames writes chr-start-end", {
   )
 })
 
+test_that("StandardizePeakNames follows the Python core's grammar (shared fixture)", {
+  path <- testthat::test_path("..", "fixtures", "peak_names.tsv")
+  table <- utils::read.delim(path, colClasses = "character")
+  expect_equal(StandardizePeakNames(table$name), table$signac)
+  expect_true(is.na(StandardizePeakNames(NA_character_)))
+})
+
 test_that("Seurat -> AnnData -> Seurat keeps counts, metadata and reductions", {
   skip_if_no_scpairing()
   object <- SeuratObject::pbmc_small
