@@ -20,7 +20,7 @@ test: setup setup-r lint test-python test-r
 
 setup: $(STAMPS)/python
 
-setup-r: $(STAMPS)/r-package
+setup-r: $(STAMPS)/r-package $(STAMPS)/python-r
 
 lint: setup
 	$(PY) -m ruff check python tests/python benchmarks
@@ -50,6 +50,11 @@ $(STAMPS)/python: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 	@mkdir -p $(STAMPS) && touch $@
+
+# The `r` extra (rpy2, anndata2ri: scpairing.io) once R is installed.
+$(STAMPS)/python-r: $(STAMPS)/python $(STAMPS)/r-deps
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,r]"
+	@touch $@
 
 $(STAMPS)/r-deps: tools/install_r_deps.sh
 	bash tools/install_r_deps.sh

@@ -17,11 +17,22 @@
          paste(model$spec$modality, collapse = ", "), ").", call. = FALSE)
   }
   if (!is.null(assay)) row$assay <- assay
+  # A model that projects counts into its reduction takes a count-only query (reduction NA).
+  if (isTRUE(row$projected) && !row$reduction %in% SeuratObject::Reductions(query)) {
+    .check_assay(query, row$assay, argname, paste0(
+      modality, " counts, projected into the bridge's '", row$reduction, "'"))
+    row$reduction <- NA_character_
+  }
   if (is.na(row$reduction)) {
     .check_assay(query, row$assay, argname, paste0(modality, " counts"))
   } else {
+    why <- if (!is.null(row$projection) && !is.na(row$projection)) {
+      paste0(" and cannot project counts into it (", row$projection, ")")
+    } else if (is.null(row$projected)) "" else " without projecting counts into it"
     .check_reduction(query, row$reduction, argname, paste0(
-      "the model was trained on this reduction; the query needs it in the same space"))
+      "the model was trained on this reduction", why,
+      "; the query needs it in the same space, or retrain with `RunScPairing(project = TRUE)` ",
+      "on a reduction with loadings, or with `reductions = NULL`"))
     dims <- ncol(SeuratObject::Embeddings(query, reduction = row$reduction))
     if (dims != row$dims) {
       stop("Reduction '", row$reduction, "' of `", argname, "` has ", dims,
@@ -55,10 +66,12 @@
 #' counts of its ATAC cell; the counts are taken from the R objects, so they never
 #' travel back from Python.
 #'
-#' When the model was trained on reductions, each query must carry the same
-#' reduction (same name and dimension, projected into the bridge's space);
-#' otherwise the query counts are used and the Python core applies the bridge's
-#' fitted reductions (features matched by name).
+#' The query counts are used and the Python core applies the bridge's fitted
+#' reductions (features matched by name; missing ones are zero-filled with a
+#' warning). When the model was trained on Seurat/Signac reductions it projects a
+#' count-only query into them itself (see [RunScPairing()]'s `project`); a query
+#' carrying the reduction (same name and dimension, in the bridge's space) uses it
+#' instead, and must carry it where the reduction could not be projected.
 #'
 #' @param model_or_bridge A Seurat object returned by [RunScPairing()] or an
 #'   `scPairingModel` (see [GetScPairingModel()]).
@@ -73,7 +86,10 @@
 #' @return A Seurat object with one cell per pair (named `pair_0`, `pair_1`, ...),
 #'   an `RNA` assay and a `peaks` assay (peaks named `chr-start-end`; a Signac
 #'   `ChromatinAssay` when Signac is installed), metadata `rna_cell`, `atac_cell`,
-#'   `similarity` and the queries' metadata prefixed `rna_` and `atac_`, the pairs'
+#'   `similarity`, `confidence` (in \[0, 1\], calibrated on the bridge's held-out
+#'   cells: 0 = random cells are as often this similar as true partners, 0.5 = true
+#'   partners are 3 times as likely, 1 = only true partners are; see Python's
+#'   `scpairing.bridge_pair`) and the queries' metadata prefixed `rna_` and `atac_`, the pairs'
 #'   embeddings as `scpairing.rna` and `scpairing.atac`, the unpaired cell names in
 #'   `Misc(paired, "scPairing_unpaired")` and the model in `Misc(paired, "scPairing")`.
 #' @seealso [RunScPairing()]
@@ -112,8 +128,7 @@ PairCells <- function(model_or_bridge, rna, atac, cutoff = 0.8, assays = NULL, .
     atac = .query_anndata(atac, model, "atac", "atac", atac_assay)
   )
   z_py <- lapply(c(rna = "rna", atac = "atac"), function(modality) {
-    .py_try(py_model$embed(queries[[modality]], modality = modality),
-            paste0("embedding ", modality))
+    .embed_py(py_model, queries[[modality]], modality)
   })
   result <- .py_try(do.call(scp$pair, c(list(z_py$rna, z_py$atac, cutoff = cutoff),
                                         .py_args(options))),
@@ -123,6 +138,11 @@ PairCells <- function(model_or_bridge, rna, atac, cutoff = 0.8, assays = NULL, .
   }
   rna_index <- index("index1")
   atac_index <- index("index2")
+  # Calibrated on the bridge's held-out cells; the model-free measure when the model has none.
+  confidence <- .py_try(py_model$pair_confidence(result$similarity, "rna", "atac",
+                                                 fallback = result$confidence), "PairCells")
+  no_signal <- reticulate::py_to_r(py_model$no_signal)
+  if (!is.null(no_signal)) warning("PairCells: ", no_signal, call. = FALSE)
   if (!length(rna_index)) {
     stop("No pair reached `cutoff` = ", cutoff, "; lower it.", call. = FALSE)
   }
@@ -134,26 +154,25 @@ PairCells <- function(model_or_bridge, rna, atac, cutoff = 0.8, assays = NULL, .
   colnames(rna_counts) <- pairs
   meta <- data.frame(rna_cell = rna_cells, atac_cell = atac_cells,
                      similarity = as.numeric(reticulate::py_to_r(result$similarity)),
+                     confidence = as.numeric(reticulate::py_to_r(confidence)),
                      .prefixed_meta(rna, rna_cells, "rna_"),
                      .prefixed_meta(atac, atac_cells, "atac_"),
                      row.names = pairs, check.names = FALSE, stringsAsFactors = FALSE)
-  paired <- SeuratObject::CreateSeuratObject(counts = rna_counts, assay = "RNA",
-                                             project = "scPairing", meta.data = meta)
   atac_counts <- .assay_counts(atac, atac_assay)[, atac_cells, drop = FALSE]
   dimnames(atac_counts) <- list(StandardizePeakNames(rownames(atac_counts)), pairs)
-  paired[["peaks"]] <- .peaks_assay(atac_counts)
 
   z_rna <- reticulate::py_to_r(z_py$rna)[rna_index, , drop = FALSE]
   z_atac <- reticulate::py_to_r(z_py$atac)[atac_index, , drop = FALSE]
-  paired[["scpairing.rna"]] <- .dimreduc(z_rna, pairs, "scpairing.rna", "RNA")
-  paired[["scpairing.atac"]] <- .dimreduc(z_atac, pairs, "scpairing.atac", "peaks")
   unpaired <- function(name, cells) cells[index(name)]
-  methods::slot(paired, "misc")[["scPairing_unpaired"]] <- list(
-    rna = unpaired("unpaired1", SeuratObject::Cells(rna)),
-    atac = unpaired("unpaired2", SeuratObject::Cells(atac))
+  # The layout Python's scpairing.io.write_seurat() writes too (see R/io.R).
+  .build_seurat(
+    counts = list(RNA = rna_counts, peaks = atac_counts), meta = meta, peaks = "peaks",
+    reductions = list(scpairing.rna = list(embeddings = z_rna, assay = "RNA"),
+                      scpairing.atac = list(embeddings = z_atac, assay = "peaks")),
+    misc = list(scPairing_unpaired = list(rna = unpaired("unpaired1", SeuratObject::Cells(rna)),
+                                          atac = unpaired("unpaired2", SeuratObject::Cells(atac))),
+                scPairing = model)
   )
-  methods::slot(paired, "misc")[["scPairing"]] <- model
-  paired
 }
 
 .model_assay <- function(model, modality) {

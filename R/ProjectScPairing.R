@@ -4,7 +4,8 @@
 #' e.g. to plot a query next to the bridge.
 #'
 #' @param object A Seurat object with the modality's counts (or, for a model
-#'   trained on reductions, the same reduction in the bridge's space).
+#'   trained on reductions, the same reduction in the bridge's space; a model that
+#'   projects its reductions, see [RunScPairing()]'s `project`, takes counts too).
 #' @param model_or_bridge A Seurat object returned by [RunScPairing()] or an
 #'   `scPairingModel`.
 #' @param modality `"rna"`, `"atac"` or `"protein"` (R names such as `"ATAC"`,

@@ -110,6 +110,90 @@
   as.integer(value)
 }
 
+# ---- Reductions that travel: what projects count-only queries into a given reduction ----
+
+# The normalised data of an assay (SeuratObject 5 keeps it in a layer).
+.assay_data <- function(object, assay) {
+  if (utils::packageVersion("SeuratObject") >= "5.0.0") {
+    layer_data <- getExportedValue("SeuratObject", "LayerData")
+    return(layer_data(object, assay = assay, layer = "data"))
+  }
+  SeuratObject::GetAssayData(object, slot = "data", assay = assay)
+}
+
+# A parameter of a logged Seurat command (`object@commands`), or `default` when not logged.
+.command_param <- function(object, command, assay, name, default) {
+  logged <- methods::slot(object, "commands")[[paste0(command, ".", assay)]]
+  value <- if (!is.null(logged)) methods::slot(logged, "params")[[name]]
+  if (is.null(value)) default else value
+}
+
+# Per-feature centre and scale as Seurat's ScaleData computes them (R's sd, i.e. ddof = 1;
+# without centring, the root mean square).
+.scale_stats <- function(data, do.center, do.scale) {
+  n <- ncol(data)
+  mean <- Matrix::rowMeans(data)
+  squares <- Matrix::rowSums(data^2)
+  sd <- sqrt(pmax((squares - n * mean^2) / max(n - 1, 1), 0))
+  if (!do.center) sd <- sqrt(squares / max(n - 1, 1))
+  if (!do.scale) sd <- rep(1, length(mean))
+  if (!do.center) mean <- rep(0, length(mean))
+  sd[!is.finite(sd) | sd == 0] <- 1
+  list(mean = unname(mean), sd = unname(sd))
+}
+
+# A Python ProjectedPCA (RNA: LogNormalize + ScaleData + RunPCA) or ProjectedLSI (ATAC: Signac's
+# RunTFIDF + RunSVD) built from the bridge's reduction, its loadings and the logged Seurat
+# commands; or a string saying why the reduction cannot be projected.
+.capture_projection <- function(object, row, tfidf.method) {
+  if (!row$modality %in% c("rna", "atac")) {
+    return(paste0("projecting ", row$modality, " reductions is not supported (RNA PCA and ",
+                  "ATAC LSI are)"))
+  }
+  loadings <- SeuratObject::Loadings(object[[row$reduction]])
+  if (!length(loadings)) {
+    return(paste0("it has no feature loadings (`Loadings(object[[\"", row$reduction,
+                  "\"]])` is empty)"))
+  }
+  features <- rownames(loadings)
+  if (!row$assay %in% SeuratObject::Assays(object)) {
+    return(paste0("its assay '", row$assay, "' is not in the object"))
+  }
+  missing <- setdiff(features, rownames(object[[row$assay]]))
+  if (length(missing)) {
+    return(paste0(length(missing), " of its ", length(features), " loading features are not ",
+                  "in assay '", row$assay, "' (e.g. ", missing[1], ")"))
+  }
+  np <- .py_import("numpy")
+  pp <- .scp()$pp
+  key <- paste0("X_", row$reduction)
+  py_loadings <- np$array(unname(loadings), dtype = "float64")
+  if (row$modality == "atac") {
+    method <- if (is.null(tfidf.method)) NULL else as.integer(tfidf.method)
+    return(.py_try(pp$ProjectedLSI$from_signac(
+      py_loadings, as.list(StandardizePeakNames(features)), obsm_key = key, method = method)))
+  }
+  param <- function(command, name, default) {
+    .command_param(object, command, row$assay, name, default)
+  }
+  normalization <- param("NormalizeData", "normalization.method", "LogNormalize")
+  if (!identical(normalization, "LogNormalize")) {
+    return(paste0("its data were normalised with ", normalization, ", not LogNormalize"))
+  }
+  if (length(param("ScaleData", "vars.to.regress", NULL)) ||
+      length(param("ScaleData", "split.by", NULL))) {
+    return("ScaleData regressed out variables or scaled groups apart (`vars.to.regress`, `split.by`)")
+  }
+  stats <- .scale_stats(.assay_data(object, row$assay)[features, , drop = FALSE],
+                        isTRUE(param("ScaleData", "do.center", TRUE)),
+                        isTRUE(param("ScaleData", "do.scale", TRUE)))
+  .py_try(pp$ProjectedPCA$from_seurat(
+    py_loadings, as.list(features), obsm_key = key,
+    scale_factor = as.numeric(param("NormalizeData", "scale.factor", 1e4)),
+    mean = np$array(stats$mean, dtype = "float64"), std = np$array(stats$sd, dtype = "float64"),
+    scale_max = as.numeric(param("ScaleData", "scale.max", 10))))
+}
+
 #' Train scPairing on a paired multiome Seurat object
 #'
 #' Embeds each modality of a paired (bridge) dataset on one shared hypersphere
@@ -129,6 +213,21 @@
 #'   used (when `reductions` is `NULL`) and that labels the output `DimReduc`. In
 #'   reduction mode a name that is not an assay of `object` falls back to the
 #'   reduction's own assay.
+#' @param project Whether the model projects count-only queries into the given
+#'   `reductions` itself. It captures what projects new cells' counts into each
+#'   reduction: for RNA a Seurat PCA (`NormalizeData` LogNormalize, `ScaleData`,
+#'   `RunPCA`: its loadings, the scale factor, the bridge's per-feature mean and sd,
+#'   `scale.max`, read from the object's logged commands where present), for ATAC a
+#'   Signac LSI (`RunTFIDF` + `RunSVD`: its loadings, the bridge's IDF and
+#'   per-component scaling), and checks that the bridge's own counts reproduce the
+#'   reduction. `PairCells()` and `ProjectScPairing()` then accept queries with
+#'   counts only (a query carrying the reduction, in the bridge's space, still uses
+#'   it). `NULL` (default): where possible, else the reduction is used as given and
+#'   queries must carry it (the reason is kept in the model and shown by
+#'   `PairCells()`); `TRUE`: an error says what is missing; `FALSE`: never.
+#' @param tfidf.method Signac's `RunTFIDF()` `method` (1-4) of the ATAC reduction,
+#'   which Signac does not record; `NULL` tries each and keeps the one that
+#'   reproduces the bridge's reduction.
 #' @param batch Name of a metadata column with batch labels, or `NULL`.
 #' @param latent.dim Dimension of the shared space.
 #' @param seed Random seed, a whole number. The same seed, data and options give
@@ -155,13 +254,20 @@
 #' Seurat::DimPlot(bridge, reduction = "scpairing.rna")
 #' }
 RunScPairing <- function(object, reductions = c(RNA = "pca", ATAC = "lsi"),
-                         assays = c(RNA = "RNA", ATAC = "peaks"), batch = NULL,
+                         assays = c(RNA = "RNA", ATAC = "peaks"), project = NULL,
+                         tfidf.method = NULL, batch = NULL,
                          latent.dim = 10, seed = 0, max.epochs = NULL, verbose = TRUE, ...) {
   .check_seurat(object, "object")
   .check_named_character(reductions, "reductions", "c(RNA = \"pca\", ATAC = \"lsi\")")
   .check_named_character(assays, "assays", "c(RNA = \"RNA\", ATAC = \"peaks\")",
                          null_ok = !is.null(reductions))
   .check_flag(verbose, "verbose")
+  if (!is.null(project)) .check_flag(project, "project")
+  if (!is.null(tfidf.method) &&
+      (!is.numeric(tfidf.method) || length(tfidf.method) != 1 || !tfidf.method %in% 1:4)) {
+    stop("`tfidf.method` must be NULL or one of Signac's RunTFIDF methods 1, 2, 3, 4; got ",
+         .describe(tfidf.method), ".", call. = FALSE)
+  }
   spec <- .training_spec(object, reductions, assays)
   if (!is.null(batch)) {
     if (!is.character(batch) || length(batch) != 1 || !batch %in% colnames(object[[]])) {
@@ -182,14 +288,45 @@ RunScPairing <- function(object, reductions = c(RNA = "pca", ATAC = "lsi"),
   data <- list()
   py_reductions <- list()
   spec$dims <- NA_integer_
+  # projected: queries' counts can be projected into the reduction; projection: why not.
+  spec$projected <- FALSE
+  spec$projection <- NA_character_
   for (i in seq_len(nrow(spec))) {
     row <- spec[i, ]
-    data[[row$modality]] <- .modality_anndata(object, row, batch, is.na(row$reduction))
-    if (is.na(row$reduction)) {
+    given <- !is.na(row$reduction)
+    data[[row$modality]] <- .modality_anndata(object, row, batch,
+                                              !given || !isFALSE(project))
+    if (!given) {
       spec$dims[i] <- nrow(object[[row$assay]])
+      next
+    }
+    spec$dims[i] <- ncol(SeuratObject::Embeddings(object, reduction = row$reduction))
+    py_reductions[[row$modality]] <- paste0("X_", row$reduction)
+    if (isFALSE(project)) next
+    captured <- tryCatch(.capture_projection(object, row, tfidf.method),
+                         error = function(e) conditionMessage(e))
+    if (!is.character(captured)) {
+      # Checks that the bridge's own counts reproduce the reduction.
+      checked <- tryCatch(.py_try(captured$fit(data[[row$modality]])),
+                          error = function(e) conditionMessage(e))
+      if (is.character(checked)) captured <- checked
+    }
+    if (is.character(captured)) {
+      if (isTRUE(project)) {
+        stop("RunScPairing: reduction '", row$reduction, "' (", row$name, ") cannot project ",
+             "count-only queries: ", captured, ". Alternatives: `project = FALSE` (train on ",
+             "it as given; queries must then carry it in the bridge's space), or ",
+             "`reductions = NULL` (scPairing fits its own reductions from the counts).",
+             call. = FALSE)
+      }
+      spec$projection[i] <- captured
+      if (isTRUE(verbose)) {
+        message("scPairing: reduction '", row$reduction, "' is used as given (queries must ",
+                "carry it): it cannot project count-only queries: ", captured)
+      }
     } else {
-      py_reductions[[row$modality]] <- paste0("X_", row$reduction)
-      spec$dims[i] <- ncol(SeuratObject::Embeddings(object, reduction = row$reduction))
+      py_reductions[[row$modality]] <- captured
+      spec$projected[i] <- TRUE
     }
   }
   py_model <- .py_try(do.call(scp$ScPairing, c(
@@ -214,7 +351,26 @@ RunScPairing <- function(object, reductions = c(RNA = "pca", ATAC = "lsi"),
   object
 }
 
+# py_model$embed() as a Python object, with Python's UserWarnings (e.g. features missing from
+# the query, zero-filled) relayed as R warnings.
+.embed_py <- function(py_model, adata, modality) {
+  warnings <- .py_import("warnings")
+  builtins <- reticulate::import_builtins(convert = FALSE)
+  catcher <- warnings$catch_warnings(record = TRUE)
+  caught <- catcher$`__enter__`()
+  warnings$simplefilter("always", builtins$UserWarning)
+  z <- tryCatch(
+    .py_try(py_model$embed(adata, modality = modality), paste0("embedding ", modality)),
+    finally = catcher$`__exit__`(NULL, NULL, NULL)
+  )
+  reticulate::iterate(caught, function(w) {
+    if (reticulate::py_to_r(builtins$issubclass(w$category, builtins$UserWarning))) {
+      warning(modality, ": ", reticulate::py_to_r(builtins$str(w$message)), call. = FALSE)
+    }
+  })
+  z
+}
+
 .embed <- function(py_model, adata, modality) {
-  z <- .py_try(py_model$embed(adata, modality = modality), paste0("embedding ", modality))
-  reticulate::py_to_r(z)
+  reticulate::py_to_r(.embed_py(py_model, adata, modality))
 }

@@ -7,20 +7,17 @@
   path <- tempfile(fileext = ".pt")
   on.exit(unlink(path), add = TRUE)
   .py_try(py_model$save(path), "saving the model")
-  cache <- new.env(parent = emptyenv())
-  cache$py <- py_model
-  structure(list(
+  .model_record(
     bytes = readBin(path, what = "raw", n = file.info(path)$size),
     spec = spec,
     batch = batch,
-    latent.dim = as.integer(reticulate::py_to_r(py_model$latent_dim)),
+    latent.dim = reticulate::py_to_r(py_model$latent_dim),
     name = reticulate::py_to_r(py_model$name),
-    scpairing.version = reticulate::py_to_r(.scp()$`__version__`),
-    # Seed, thread counts, device and library versions of the run (see RunScPairing's `seed`).
+    version = reticulate::py_to_r(.scp()$`__version__`),
     reproducibility = tryCatch(reticulate::py_to_r(py_model$reproducibility),
                                error = function(e) list()),
-    cache = cache
-  ), class = "scPairingModel")
+    py = py_model
+  )
 }
 
 # The Python ScPairing object of `model`, loading it from the stored bytes when the
@@ -95,6 +92,9 @@ print.scPairingModel <- function(x, ...) {
     row <- x$spec[i, ]
     source <- if (is.na(row$reduction)) {
       paste0("counts of assay '", row$assay, "'")
+    } else if (isTRUE(row$projected)) {
+      paste0("reduction '", row$reduction, "' (projects count-only queries of assay '",
+             row$assay, "')")
     } else {
       paste0("reduction '", row$reduction, "'")
     }
@@ -143,11 +143,15 @@ LoadScPairingModel <- function(path, assays = c(RNA = "RNA", ATAC = "peaks", ADT
   spec <- do.call(rbind, lapply(modalities, function(modality) {
     reduction <- reductions$get(modality)
     key <- if (inherits(reduction, "python.builtin.str")) reticulate::py_to_r(reduction)
+    # A ProjectedPCA / ProjectedLSI: trained on a given reduction, projects counts into it.
+    projected <- is.null(key) && reticulate::py_has_attr(reduction, "obsm_key")
+    if (projected) key <- reticulate::py_to_r(reduction$obsm_key)
     dims <- reticulate::py_to_r(input_dims$get(modality))
     data.frame(name = modality, modality = modality,
                assay = if (is.na(assay_of[modality])) modality else unname(assay_of[modality]),
                reduction = if (is.null(key)) NA_character_ else sub("^X_", "", key),
-               dims = as.integer(dims), stringsAsFactors = FALSE)
+               dims = as.integer(dims), projected = projected,
+               projection = NA_character_, stringsAsFactors = FALSE)
   }))
   .new_model(py_model, spec, reticulate::py_to_r(py_model$batch_key))
 }

@@ -8,7 +8,7 @@ random cross-modal pairs among them give
   the model cannot tell partners from random cells; 1: it always can), and the FOSCTTM;
 - a **calibration** of similarity: for a similarity ``s``, ``p(s)`` is the share of true pairs
   among held-out pairs near ``s`` when true and random pairs are weighted equally (binned on the
-  true pairs' quantiles, monotone by pool-adjacent-violators). The **confidence** is
+  true pairs' quantiles, made non-decreasing by isotonic regression). The **confidence** is
   ``max(0, 2 p(s) - 1)``: 0 when random pairs reach ``s`` as often as true partners (no evidence
   of a match), 0.5 when true partners are 3 times as likely as random pairs to be that similar,
   0.8 at 9 times, 1 when only true partners reach it.
@@ -20,6 +20,7 @@ import warnings
 from itertools import combinations
 
 import numpy as np
+from sklearn.isotonic import IsotonicRegression
 
 # A validation AUC below this says the model cannot tell true partners from random cells.
 MIN_AUC = 0.6
@@ -44,34 +45,23 @@ def _foscttm(sim: np.ndarray) -> float:
     return float((closer1.mean() + closer2.mean()) / (2 * (n - 1)))
 
 
-def _pool_adjacent_violators(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Non-decreasing least-squares fit of ``values`` with ``weights`` (weights > 0)."""
-    blocks: list[list[float]] = []  # [mean, weight, length]
-    for value, weight in zip(values, weights):
-        blocks.append([float(value), float(weight), 1])
-        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
-            mean2, w2, n2 = blocks.pop()
-            mean1, w1, n1 = blocks.pop()
-            blocks.append([(mean1 * w1 + mean2 * w2) / (w1 + w2), w1 + w2, n1 + n2])
-    return np.concatenate([np.full(n, mean) for mean, _, n in blocks])
-
-
 def fit_calibration(true: np.ndarray, random: np.ndarray) -> dict[str, list[float]]:
     """Similarity -> confidence knots from held-out true-pair and random-pair similarities.
 
-    Bins are cut at quantiles of the true-pair similarities (about 15 true pairs per bin, at
+    Bins are cut at quantiles of the true-pair similarities (about 30 true pairs per bin, at
     most 20 bins); in each, the balanced share of true pairs (half a pseudo-pair of each kind
     added) is made non-decreasing across bins and mapped to ``max(0, 2 p - 1)``. The knot of a
     bin is the median true-pair similarity in it.
     """
-    n_bins = int(np.clip(true.size // 15, 2, 20))
+    n_bins = int(np.clip(true.size // 30, 2, 20))
     inner = np.quantile(true, np.linspace(0, 1, n_bins + 1)[1:-1])
     t_bin = np.searchsorted(inner, true, side="right")
     r_bin = np.searchsorted(inner, random, side="right")
     t_count = np.bincount(t_bin, minlength=n_bins).astype(float)
     r_count = np.bincount(r_bin, minlength=n_bins) * (true.size / random.size)
     share = (t_count + 0.5) / (t_count + r_count + 1.0)
-    share = _pool_adjacent_violators(share, t_count + r_count + 1.0)
+    bins = np.arange(n_bins)
+    share = IsotonicRegression().fit_transform(bins, share, sample_weight=t_count + r_count + 1.0)
     knots = np.array(
         [np.median(true[t_bin == b]) if (t_bin == b).any() else np.nan for b in range(n_bins)]
     )
@@ -134,6 +124,27 @@ def calibrated(validation: dict, a: str, b: str, similarity: np.ndarray) -> np.n
         return None
     values = np.interp(similarity, knots["similarity"], knots["confidence"])
     return np.clip(values, 0.0, 1.0)
+
+
+def similarity_at(validation: dict | None, a: str, b: str, min_confidence: float) -> float | None:
+    """Lowest similarity whose calibrated confidence reaches ``min_confidence`` (> 1 when none
+    does), or None when ``min_confidence`` is 0 or there is no calibration for ``a``/``b``."""
+    if min_confidence <= 0 or not validation:
+        return None
+    pairs = validation.get("pairs", {})
+    knots = pairs.get(f"{a}+{b}") or pairs.get(f"{b}+{a}")
+    if not knots or not knots["similarity"]:
+        return None
+    x, y = np.asarray(knots["similarity"]), np.asarray(knots["confidence"])
+    reached = np.flatnonzero(y >= min_confidence)
+    if reached.size == 0:
+        return 2.0
+    k = reached[0]
+    if k == 0:
+        return -1.0
+    # Linear between the last knot below and the first at or above (the interpolation used).
+    t = (min_confidence - y[k - 1]) / (y[k] - y[k - 1])
+    return float(x[k - 1] + t * (x[k] - x[k - 1]))
 
 
 def random_pair_percentile(

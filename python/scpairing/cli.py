@@ -14,6 +14,7 @@ import math
 import os
 import sys
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -119,18 +120,75 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     _add_max_epochs(parser)
 
 
+MODALITIES = ("rna", "atac", "protein")
+_WHAT = {"rna": "RNA", "atac": "ATAC", "protein": "protein (ADT)"}
+_REDUCTION = {
+    "rna": ("RNAReduction", "PCA", 50),
+    "atac": ("ATACReduction", "LSI", 200),
+    "protein": ("ProteinReduction", "PCA", 20),
+}
+
+
+def _add_components(parser: argparse.ArgumentParser, modalities: Sequence[str]) -> None:
+    for m in modalities:
+        name, method, default = _REDUCTION[m]
+        parser.add_argument(
+            f"--{m}-components",
+            type=_integer(1),
+            default=None,
+            metavar="N",
+            help=f"components of the {_WHAT[m]} {method} fitted on the bridge (default "
+            f"{default}, capped at half the bridge cells on a small bridge, with a warning)",
+        )
+
+
+def _add_latent_dim(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--latent-dim",
+        type=_integer(2),
+        default=10,
+        metavar="D",
+        help="dimension of the shared latent sphere the modalities are embedded on (>= 2, "
+        "default 10)",
+    )
+
+
+def _add_modality_files(parser: argparse.ArgumentParser, role: str) -> None:
+    group = parser.add_argument_group(
+        "modalities (give two or three; cells are matched by position and name)"
+        if role == "bridge"
+        else "modalities (give those the model was trained on)"
+    )
+    for m in MODALITIES:
+        same = ", the same cells in the same order" if role == "bridge" else ""
+        group.add_argument(
+            f"--{m}",
+            type=Path,
+            metavar="FILE",
+            help=f"{role} {_WHAT[m]} counts (.h5ad){same}",
+        )
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="scpairing",
-        description="Integrate single-cell multiomics data and generate paired data.",
-        epilog="Exit status: 0 success, 1 bad input, 2 usage error.",
+        description="Integrate single-cell multiomics data and generate paired data: train on "
+        "a paired bridge (RNA + ATAC, RNA + protein or all three), then pair unpaired cells.",
+        epilog="Exit status: 0 success, 1 bad input, 2 usage error. "
+        "Run 'scpairing COMMAND --help' for a command's options.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {_version()}", help="show the version"
     )
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
 
     demo = commands.add_parser(
-        "demo", help="held-out evaluation on the bundled SNARE-seq2 data, with a report"
+        "demo",
+        help="held-out evaluation on the bundled SNARE-seq2 data, with a report",
+        description="Train on a 30%% bridge of the bundled SNARE-seq2 mouse motor cortex data, "
+        "embed the other 70%%'s RNA and ATAC separately, pair them and write a report.",
     )
     demo.add_argument("--out", required=True, type=Path, help="output directory")
     demo.add_argument(
@@ -141,7 +199,11 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_common(demo)
 
     evaluate = commands.add_parser(
-        "evaluate", help="held-out evaluation of paired RNA + ATAC h5ad files"
+        "evaluate",
+        help="held-out evaluation of paired RNA + ATAC h5ad files",
+        description="Split paired RNA + ATAC cells into a bridge (trained on) and a query "
+        "(RNA and ATAC embedded separately), then report integration and pairing metrics, "
+        "figures and a generated paired dataset.",
     )
     evaluate.add_argument("--rna", required=True, type=Path, help="RNA counts (.h5ad)")
     evaluate.add_argument(
@@ -149,35 +211,78 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--out", required=True, type=Path, help="output directory")
     evaluate.add_argument(
-        "--label-key", type=_text, default="cell_type", help="obs column of cell labels"
+        "--label-key",
+        type=_text,
+        default="cell_type",
+        help="obs column of the RNA file with cell labels, used to stratify the split and for "
+        "label-transfer metrics (default cell_type)",
     )
     evaluate.add_argument(
         "--bridge-fraction",
         type=_number(0.0, 1.0, low_open=True, high_open=True),
         default=0.3,
-        help="fraction of cells in the bridge, in (0, 1) (default 0.3)",
+        metavar="F",
+        help="fraction of the cells in the paired bridge the model is trained on; the rest is "
+        "the held-out query, in (0, 1) (default 0.3)",
     )
-    evaluate.add_argument("--links", type=Path, help="genes x peaks links (scipy .npz)")
+    evaluate.add_argument(
+        "--links",
+        type=Path,
+        metavar="FILE",
+        help="genes x peaks links (scipy .npz, rows as the RNA var, columns as the ATAC var) "
+        "for the gene-peak correlation comparison (skipped without it)",
+    )
+    _add_latent_dim(evaluate)
+    _add_components(evaluate, ("rna", "atac"))
     _add_common(evaluate)
 
-    train = commands.add_parser("train", help="train a model on a paired bridge")
-    train.add_argument("--rna", required=True, type=Path, help="bridge RNA counts (.h5ad)")
-    train.add_argument("--atac", required=True, type=Path, help="bridge ATAC counts (.h5ad)")
-    train.add_argument("--out", required=True, type=Path, help="model file to write")
-    train.add_argument(
-        "--latent-dim", type=_integer(2), default=10, help="dimension of the shared space (>= 2)"
+    train = commands.add_parser(
+        "train",
+        help="train a model on a paired bridge (two or three modalities)",
+        description="Train on a paired bridge: two or three of --rna, --atac, --protein, "
+        "holding the same cells in the same order.",
     )
-    train.add_argument("--batch-key", type=_text, default=None, help="obs column of batch labels")
+    _add_modality_files(train, "bridge")
+    train.add_argument("--out", required=True, type=Path, help="model file to write (.pt)")
+    _add_latent_dim(train)
+    train.add_argument(
+        "--batch-key",
+        type=_text,
+        default=None,
+        help="obs column (of the first file) with batch labels: adds an adversarial batch "
+        "discriminator",
+    )
+    _add_components(train, MODALITIES)
     _add_seed(train)
     _add_max_epochs(train)
 
-    pair = commands.add_parser("pair", help="pair unpaired RNA and ATAC cells with a model")
+    pair = commands.add_parser(
+        "pair",
+        help="pair unpaired cells of two or three modalities with a trained model",
+        description="Embed unpaired query files with a model from 'train' and pair their "
+        "cells one-to-one; writes the paired data (.h5mu) and the unpaired cells' names.",
+    )
     pair.add_argument("--model", required=True, type=Path, help="model file from `train`")
-    pair.add_argument("--rna", required=True, type=Path, help="query RNA counts (.h5ad)")
-    pair.add_argument("--atac", required=True, type=Path, help="query ATAC counts (.h5ad)")
+    _add_modality_files(pair, "query")
     pair.add_argument("--out", required=True, type=Path, help="paired data to write (.h5mu)")
+    pair.add_argument(
+        "--unpaired",
+        type=Path,
+        metavar="FILE",
+        help="where to write the unpaired cells (tab-separated: modality, cell; default: next "
+        "to --out, as OUT_STEM.unpaired.tsv)",
+    )
     _add_cutoff(pair)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("scpairing")
+    except PackageNotFoundError:  # run from a source tree without installing
+        return "unknown (not installed)"
 
 
 # ------------------------------------------------------------------------------ checks
@@ -229,12 +334,40 @@ def _check_obs_key(adata, key: str | None, option: str, path: Path) -> None:
         raise UserError(f"{option}: no obs column {key!r} in '{path}'; its columns: {columns}.")
 
 
-def _check_paired(rna, atac, args: argparse.Namespace) -> None:
-    if rna.n_obs != atac.n_obs or not (rna.obs_names == atac.obs_names).all():
+def _check_paired(data: dict, paths: dict) -> None:
+    """The bridge files hold the same cells in the same order."""
+    (first, a), *others = data.items()
+    for m, b in others:
+        if a.n_obs != b.n_obs or not (a.obs_names == b.obs_names).all():
+            raise UserError(
+                f"--{first} and --{m} must hold the same cells in the same order (paired "
+                f"data); '{paths[first]}' has {a.n_obs} cells, '{paths[m]}' has {b.n_obs}."
+            )
+
+
+def _modality_paths(args: argparse.Namespace, known: Sequence[str] | None = None) -> dict:
+    """``{modality: path}`` of the modality options given; two or three (or ``known``'s)."""
+    paths = {m: getattr(args, m) for m in MODALITIES if getattr(args, m, None) is not None}
+    if len(paths) < 2:
+        given = ", ".join(f"--{m}" for m in paths) or "none"
         raise UserError(
-            f"--rna and --atac must hold the same cells in the same order (paired data); "
-            f"'{args.rna}' has {rna.n_obs} cells, '{args.atac}' has {atac.n_obs}."
+            f"give two or three of --rna, --atac, --protein (the {args.command} command's "
+            f"modalities); given: {given} (see 'scpairing {args.command} --help')",
+            EXIT_USAGE,
         )
+    if known is None:
+        return paths
+    extra = [m for m in paths if m not in known]
+    if extra or len(paths) < 2:
+        trained = " + ".join(known)
+        raise UserError(
+            f"the model was trained on {trained}; give two or three of "
+            f"{', '.join('--' + m for m in known)}"
+            + (f" (not {', '.join('--' + m for m in extra)})" if extra else "")
+            + f" (see 'scpairing {args.command} --help')",
+            EXIT_USAGE,
+        )
+    return paths
 
 
 def _probe_directory(directory: Path, option: str, given: Path) -> None:
@@ -275,10 +408,43 @@ def _train_kwargs(args: argparse.Namespace) -> dict:
     return {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
 
 
-def _print_result(result: dict, name: str) -> None:
-    from .report import format_table, headline
+def _reductions(args: argparse.Namespace, modalities: Sequence[str]) -> dict:
+    """Reductions set on the command line (``--rna-components`` ...); the others default."""
+    from . import pp
 
-    print(format_table({name: headline(result)}))
+    out = {}
+    for m in modalities:
+        value = getattr(args, f"{m}_components", None)
+        if value is not None:
+            out[m] = getattr(pp, _REDUCTION[m][0])(n_components=value, seed=args.seed)
+    return out
+
+
+def _check_components(reductions: dict, bridge: dict, where: str, command: str) -> None:
+    """A component count set on the command line fits the bridge, or a one-line error."""
+    from ._small_bridge import max_components
+
+    for m, reduction in reductions.items():
+        most = max_components(reduction, bridge[m])
+        if most is not None and reduction.n_components > most:
+            adata = bridge[m]
+            raise UserError(
+                f"--{m}-components {reduction.n_components} is too large for {where} of "
+                f"{adata.n_obs} cells ({_REDUCTION[m][1]} on their counts supports at most "
+                f"{most}); give a smaller value, or leave the option out to use the default "
+                f"(capped for a small bridge) (see 'scpairing {command} --help')",
+                EXIT_USAGE,
+            )
+
+
+def _print_result(result: dict, name: str) -> None:
+    from .report import format_table, headline, missing_reasons
+
+    reasons = missing_reasons(result)
+    numbers = {k: v for k, v in headline(result).items() if k not in reasons}
+    print(format_table({name: numbers}))
+    for title, why in reasons.items():
+        print(f"{title}: {why}")
     if "files" in result:
         print(f"report: {result['files']['report']}")
 
@@ -326,6 +492,28 @@ def _read_links(path: Path):
         ) from None
 
 
+def _evaluate_bridge(rna, atac, args: argparse.Namespace) -> dict:
+    """The bridge cells :func:`report.evaluate_held_out` will train on (the same split)."""
+    import warnings
+
+    import numpy as np
+
+    from .datasets import bridge_query_split
+
+    labels = rna.obs[args.label_key]
+    names = labels.astype("category").cat.categories.astype(str).to_numpy()
+    codes = labels.astype("category").cat.codes.to_numpy()
+    if (codes < 0).any():
+        return {}  # missing labels: evaluate_held_out says so
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # evaluate_held_out gives the same warnings
+        bridge, _ = bridge_query_split(
+            rna.n_obs, names[codes], bridge_fraction=args.bridge_fraction, seed=args.seed
+        )
+    bridge = np.asarray(bridge)
+    return {"rna": rna[bridge], "atac": atac[bridge]}
+
+
 def _evaluate(args: argparse.Namespace) -> None:
     from .report import evaluate_held_out
 
@@ -336,9 +524,19 @@ def _evaluate(args: argparse.Namespace) -> None:
     _check_output_dir(args.out)
     rna = _read_h5ad(args.rna, "--rna")
     atac = _read_h5ad(args.atac, "--atac")
-    _check_paired(rna, atac, args)
+    _check_paired({"rna": rna, "atac": atac}, {"rna": args.rna, "atac": args.atac})
     _check_obs_key(rna, args.label_key, "--label-key", args.rna)
     links = _read_links(args.links) if args.links is not None else None
+    reductions = _reductions(args, ("rna", "atac"))
+    if reductions:
+        bridge = _evaluate_bridge(rna, atac, args)
+        if bridge:
+            _check_components(
+                reductions,
+                bridge,
+                f"the bridge (--bridge-fraction {args.bridge_fraction})",
+                "evaluate",
+            )
     result = evaluate_held_out(
         rna,
         atac,
@@ -349,6 +547,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         links=links,
         out_dir=args.out,
         train_kwargs=_train_kwargs(args),
+        model_kwargs={"latent_dim": args.latent_dim, "reductions": reductions},
     )
     _print_result(result, args.rna.stem)
 
@@ -356,37 +555,64 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _train(args: argparse.Namespace) -> None:
     from .model import ScPairing
 
-    for path, option in ((args.rna, "--rna"), (args.atac, "--atac")):
-        _check_readable(path, option)
+    paths = _modality_paths(args)
+    for m, path in paths.items():
+        _check_readable(path, f"--{m}")
     _check_output_file(args.out)
-    data = {"rna": _read_h5ad(args.rna, "--rna"), "atac": _read_h5ad(args.atac, "--atac")}
-    _check_paired(data["rna"], data["atac"], args)
-    _check_obs_key(data["rna"], args.batch_key, "--batch-key", args.rna)
-    model = ScPairing(data, batch_key=args.batch_key, latent_dim=args.latent_dim, seed=args.seed)
+    data = {m: _read_h5ad(path, f"--{m}") for m, path in paths.items()}
+    _check_paired(data, paths)
+    first = next(iter(paths))
+    _check_obs_key(data[first], args.batch_key, "--batch-key", paths[first])
+    reductions = _reductions(args, list(data))
+    _check_components(reductions, data, "the bridge", "train")
+    model = ScPairing(
+        data,
+        reductions=reductions,
+        batch_key=args.batch_key,
+        latent_dim=args.latent_dim,
+        seed=args.seed,
+    )
     model.train(**_train_kwargs(args))
     model.save(args.out)
     print(f"trained {model!r} for {len(model.history)} epochs; saved to {args.out}")
 
 
+def _unpaired_path(args: argparse.Namespace) -> Path:
+    if args.unpaired is not None:
+        return args.unpaired
+    return args.out.with_name(args.out.stem + ".unpaired.tsv")
+
+
 def _pair(args: argparse.Namespace) -> None:
+    from ._output import write_h5mu
     from .model import ScPairing
     from .pairing import bridge_pair
 
-    for path, option in ((args.model, "--model"), (args.rna, "--rna"), (args.atac, "--atac")):
-        _check_readable(path, option)
+    given = _modality_paths(args)
+    _check_readable(args.model, "--model")
+    for m, path in given.items():
+        _check_readable(path, f"--{m}")
     _check_output_file(args.out)
+    unpaired_path = _unpaired_path(args)
+    _check_output_file(unpaired_path, "--out" if args.unpaired is None else "--unpaired")
     try:
         model = ScPairing.load(args.model)
     except (ValueError, TypeError, KeyError) as error:
         message = _message(error).removeprefix("`path`: ")
         raise UserError(f"--model: {message}") from None
-    queries = {"rna": _read_h5ad(args.rna, "--rna"), "atac": _read_h5ad(args.atac, "--atac")}
+    paths = _modality_paths(args, known=model.modalities)
+    queries = {m: _read_h5ad(path, f"--{m}") for m, path in paths.items()}
     paired = bridge_pair(model, queries, cutoff=args.cutoff)
-    import mudata
-
-    with mudata.set_options(pull_on_update=False):  # mudata's future default, no warning
-        paired.write(args.out)
-    print(f"{paired.n_obs} pairs written to {args.out}")
+    write_h5mu(paired, args.out)
+    unpaired = paired.uns["unpaired"]
+    with unpaired_path.open("w") as handle:
+        handle.write("modality\tcell\n")
+        for m in queries:
+            handle.writelines(f"{m}\t{cell}\n" for cell in unpaired[m])
+    print(f"{paired.n_obs} pairs written to {args.out} (similarity cutoff {args.cutoff})")
+    for m, adata in queries.items():
+        print(f"  {m}: {adata.n_obs} cells, {paired.n_obs} paired, {len(unpaired[m])} unpaired")
+    print(f"unpaired cells listed in {unpaired_path}")
 
 
 _COMMANDS = {"demo": _demo, "evaluate": _evaluate, "train": _train, "pair": _pair}
@@ -399,6 +625,13 @@ def _message(error: BaseException) -> str:
     return str(error)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line, ``scpairing: warning: <message>`` (third-party ones name their
+    category)."""
+    kind = "" if category is UserWarning else f"{category.__name__}: "
+    print(f"scpairing: warning: {kind}{_one_line(message)}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 success, 1 bad input).
 
@@ -407,7 +640,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:
-        _COMMANDS[args.command](args)
+        with warnings.catch_warnings():  # restores the previous display on return
+            warnings.showwarning = _show_warning
+            _COMMANDS[args.command](args)
     except UserError as error:
         print(f"scpairing: error: {_one_line(error)}", file=sys.stderr)
         return error.status

@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from scipy import stats
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
+from ._counts import binarise, log_normalise
 from ._peaks import split_peak_names
 from ._validate import check_counts, check_finite, check_matrix_2d, is_integer
 
@@ -383,33 +384,10 @@ def _matrix_and_names(
     raise TypeError(f"`{argname}` must be an AnnData, a numpy array or a scipy sparse matrix.")
 
 
-def _log_normalise(
-    counts: np.ndarray | sp.spmatrix, target_sum: float = 1e4
-) -> sp.csr_matrix | np.ndarray:
-    """Counts per ``target_sum`` per cell, then ``log1p`` (sparse stays sparse)."""
-    totals = np.asarray(counts.sum(axis=1), dtype=np.float64).ravel()
-    scale = np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0)
-    if sp.issparse(counts):
-        out = sp.csr_matrix(counts, dtype=np.float64, copy=True)
-        out.data *= np.repeat(scale, np.diff(out.indptr))
-        np.log1p(out.data, out=out.data)
-        return out
-    return np.log1p(np.asarray(counts, dtype=np.float64) * scale[:, None])
-
-
 def _as_float(values: np.ndarray | sp.spmatrix) -> sp.csr_matrix | np.ndarray:
     if sp.issparse(values):
         return sp.csr_matrix(values, dtype=np.float64)
     return np.asarray(values, dtype=np.float64)
-
-
-def _binarise(values: np.ndarray | sp.spmatrix) -> sp.csr_matrix | np.ndarray:
-    if sp.issparse(values):
-        out = sp.csr_matrix(values, dtype=np.float64, copy=True)
-        out.data = (out.data > 0).astype(np.float64)
-        out.eliminate_zeros()
-        return out
-    return (np.asarray(values) > 0).astype(np.float64)
 
 
 def _column_moments(values: np.ndarray | sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
@@ -586,8 +564,8 @@ def gene_peak_correlation(
     if gene_idx.size == 0:
         raise ValueError("No gene-peak links to correlate (empty `links` or no peak near any TSS).")
 
-    x = _log_normalise(x) if normalize_rna else _as_float(x)
-    y = _binarise(y) if binarize_atac else _as_float(y)
+    x = log_normalise(x) if normalize_rna else _as_float(x)
+    y = binarise(y) if binarize_atac else _as_float(y)
     n = x.shape[0]
     sum_x, sq_x = _column_moments(x)
     sum_y, sq_y = _column_moments(y)

@@ -13,7 +13,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
-from . import _confidence, _validate, pp
+from . import _confidence, _small_bridge, _validate, pp
 from ._device import default_device
 from .module import CLIPVAE
 from .train import TrainConfig, local_torch_rng, split_validation, train_module
@@ -107,7 +107,13 @@ class ScPairing:
         Per modality, how to get its low-dimensional representation: ``None`` (or a missing
         key) fits the default :mod:`scpairing.pp` reduction on this bridge's counts; a string
         is an ``.obsm`` key that already holds it (queries must then carry the same-space key);
-        an unfitted :mod:`scpairing.pp` reduction object is fitted on the bridge.
+        an unfitted :mod:`scpairing.pp` reduction object is fitted on the bridge. To train on a
+        reduction the bridge already carries *and* project count-only queries into it, give
+        :class:`scpairing.pp.ProjectedPCA` / :class:`scpairing.pp.ProjectedLSI` (e.g.
+        ``{"rna": scp.pp.ProjectedPCA.from_scanpy(rna), "atac":
+        scp.pp.ProjectedLSI.from_muon(atac)}``, or ``.from_seurat`` / ``.from_signac`` with the
+        loadings): the bridge trains on its own ``obsm`` reduction, and a query is projected from
+        its counts unless it carries that ``obsm`` key itself.
     batch_key
         ``.obs`` column with batch labels; enables the adversarial batch discriminator.
     latent_dim
@@ -334,6 +340,8 @@ class ScPairing:
                 planned[m] = spec
             elif spec is None or isinstance(spec, pp.Reduction):
                 planned[m] = spec if spec is not None else pp.make_reduction(m)
+                if spec is None:  # a default reduction adapts to a small bridge, with a warning
+                    _small_bridge.adapt_default(planned[m], m, modalities[m])
                 if allow_non_integer:
                     planned[m].allow_non_integer = True
             else:
@@ -486,7 +494,37 @@ class ScPairing:
             )
         self.is_trained = True
         _confidence.warn_no_signal(self.validation, "train()")
+        # After the no-signal check: a bridge too small to generalise (see _small_bridge).
+        self.validation["generalisation"] = _small_bridge.check(self, config)
+        _small_bridge.warn_if_overfit(self.validation, "train()")
         return self
+
+    @property
+    def no_signal(self) -> str | None:
+        """Why this model cannot pair (its validation AUC is below 0.6), or None when it can
+        or was not validated; :func:`scpairing.bridge_pair` warns with this text."""
+        return _confidence.no_signal_message(getattr(self, "validation", None))
+
+    def pair_confidence(
+        self,
+        similarity: np.ndarray,
+        modality1: str = "rna",
+        modality2: str = "atac",
+        fallback: np.ndarray | None = None,
+    ) -> np.ndarray | None:
+        """Calibrated confidence in [0, 1] of pairs with these cosine similarities.
+
+        Read off the calibration on the bridge's held-out validation cells (see
+        :func:`scpairing.bridge_pair`, Notes). Returns ``fallback`` when this model has no
+        calibration for the two modalities (trained before it existed, or too few cells).
+        """
+        values = _confidence.calibrated(
+            getattr(self, "validation", None) or {},
+            modality1,
+            modality2,
+            np.asarray(similarity, dtype=np.float64),
+        )
+        return fallback if values is None else values
 
     @torch.no_grad()
     def _validate_held_out(self, config: TrainConfig) -> dict[str, Any]:

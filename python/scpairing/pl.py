@@ -29,8 +29,14 @@ def _project_2d(z: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
         import umap
     except ImportError:
         return PCA(n_components=2, random_state=seed).fit_transform(z), "PC"
-    reducer = umap.UMAP(n_components=2, metric="cosine", random_state=seed)
-    return reducer.fit_transform(z), "UMAP"
+    import warnings
+
+    reducer = umap.UMAP(
+        n_components=2, metric="cosine", n_neighbors=min(15, max(2, len(z) - 1)), random_state=seed
+    )
+    with warnings.catch_warnings():  # "n_jobs overridden to 1 by setting random_state"
+        warnings.filterwarnings("ignore", message=".*n_jobs.*", category=UserWarning)
+        return reducer.fit_transform(z), "UMAP"
 
 
 def _save(fig: Figure, path: str | Path) -> Path:
@@ -47,19 +53,27 @@ def _scatter_by(ax: Axes, xy: np.ndarray, groups: np.ndarray, title: str) -> Non
     cmap = matplotlib.colormaps["tab20" if len(categories) > 10 else "tab10"]
     order = np.random.default_rng(0).permutation(xy.shape[0])  # no group painted over the others
     colour_of = {c: cmap(i % cmap.N) for i, c in enumerate(categories)}
+    size = float(np.clip(3000 / max(xy.shape[0], 1), 1.5, 12))  # fewer cells, larger dots
     ax.scatter(
-        xy[order, 0], xy[order, 1], c=[colour_of[g] for g in groups[order]], s=2, linewidths=0
+        xy[order, 0],
+        xy[order, 1],
+        c=[colour_of[g] for g in groups[order]],
+        s=size,
+        linewidths=0,
+        alpha=0.8,
     )
     handles = [
         Line2D([], [], marker="o", linestyle="", color=colour_of[c], label=str(c))
         for c in categories
     ]
-    ax.legend(
-        handles=handles, fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False
-    )
+    if len(categories) <= 4:  # e.g. the modalities: inside, where it fits
+        ax.legend(handles=handles, fontsize=8, loc="best", framealpha=0.8)
+    else:
+        ax.legend(
+            handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False
+        )
     ax.set_title(title)
-    ax.set_xticks([])
-    ax.set_yticks([])
+    ax.tick_params(labelsize=8)
 
 
 def embedding(
@@ -109,7 +123,7 @@ def embedding(
         [np.full(z.shape[0], name, dtype=object) for name, z in arrays.items()]
     )
     n_panels = 1 if labels is None else 2
-    fig = Figure(figsize=(5.5 * n_panels, 5))
+    fig = Figure(figsize=(5.5 * n_panels, 5), layout="constrained")  # legends do not overlap
     axes = fig.subplots(1, n_panels, squeeze=False)
     _scatter_by(axes[0, 0], xy, modality, "modality")
     if labels is not None:
@@ -174,6 +188,18 @@ def similarity_histogram(
     return _save(fig, path)
 
 
+def _axis_range(values: list[np.ndarray]) -> tuple[float, float, int]:
+    """Axis limits spanning the central 99% of all values, padded by 5% (a few extreme values
+    would otherwise squash the distributions into a sliver), and how many values fall outside."""
+    pooled = np.concatenate(values)
+    low, high = np.quantile(pooled, [0.005, 0.995])
+    if not high > low:
+        low, high = pooled.min(), pooled.max()
+    pad = 0.05 * (high - low) if high > low else 0.05
+    low, high = float(low - pad), float(high + pad)
+    return low, high, int(np.count_nonzero((pooled < low) | (pooled > high)))
+
+
 def correlation_distributions(
     correlations: Mapping[str, object],
     *,
@@ -209,9 +235,9 @@ def correlation_distributions(
         series[name] = r[np.isfinite(r)]
         if series[name].size == 0:
             raise ValueError(f"`correlations[{name!r}]` has no finite values.")
-    low = min(r.min() for r in series.values())
-    high = max(r.max() for r in series.values())
-    edges = np.linspace(low, high, bins + 1) if high > low else bins
+    low, high, outside = _axis_range(list(series.values()))
+    n_values = sum(r.size for r in series.values())
+    edges = np.linspace(low, high, bins + 1)
     fig = Figure(figsize=(11, 4))
     ax_hist, ax_cdf = fig.subplots(1, 2)
     for name, r in series.items():
@@ -224,5 +250,9 @@ def correlation_distributions(
     ax_cdf.set_xlabel("gene-peak Pearson r")
     ax_cdf.set_ylabel("cumulative fraction")
     ax_cdf.legend(frameon=False, fontsize=8)
-    fig.suptitle(title or "gene-peak correlations")
+    for ax in (ax_hist, ax_cdf):
+        ax.set_xlim(low, high)
+        ax.axvline(0.0, color="grey", linewidth=0.5)
+    note = f" ({outside} of {n_values} values outside the axis)" if outside else ""
+    fig.suptitle((title or "gene-peak correlations") + note)
     return _save(fig, path)

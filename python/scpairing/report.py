@@ -11,15 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import anndata as ad
-import mudata
 import numpy as np
 import scipy.sparse as sp
 
 from . import metrics, pl
+from ._counts import binarise
+from ._output import write_h5mu
 from ._validate import check_anndata, check_labels
 from .datasets import bridge_query_split
 
-__all__ = ["evaluate_held_out", "headline", "format_table"]
+__all__ = ["evaluate_held_out", "headline", "format_table", "missing_reasons"]
 
 # Rows of the headline table: (result key path, column title).
 _HEADLINE = (
@@ -37,13 +38,6 @@ _HEADLINE = (
     (("correlation", "imputed_vs_real", "ks"), "KS imputed-real"),
     (("train_seconds",), "train s"),
 )
-
-
-def _binary(x: np.ndarray | sp.spmatrix) -> sp.csr_matrix:
-    out = sp.csr_matrix(x, dtype=np.float32, copy=True)
-    out.data = (out.data > 0).astype(np.float32)
-    out.eliminate_zeros()
-    return out
 
 
 def _integration_metrics(
@@ -163,8 +157,10 @@ def evaluate_held_out(
     labels = check_labels(rna, label_key, "label_key")
     label_names = np.asarray(rna.obs[label_key].astype("category").cat.categories, dtype=str)
 
+    # Split on the label names, so that warnings about rare classes name them.
+    where = f"obs[{label_key!r}]"
     bridge, query = bridge_query_split(
-        rna.n_obs, labels, bridge_fraction=bridge_fraction, seed=seed
+        rna.n_obs, label_names[labels], bridge_fraction=bridge_fraction, seed=seed, what=where
     )
     rna_b, atac_b = rna[bridge].copy(), atac[bridge].copy()
     rna_q, atac_q = rna[query].copy(), atac[query].copy()
@@ -192,7 +188,9 @@ def evaluate_held_out(
     result["pairing_same"] = metrics.pairing_accuracy(
         same, labels_q, labels_q, true_partner=np.arange(query.size)
     )
-    half_a, half_b = bridge_query_split(query.size, labels_q, bridge_fraction=0.5, seed=seed)
+    half_a, half_b = bridge_query_split(
+        query.size, label_names[labels_q], bridge_fraction=0.5, seed=seed, what=f"{where} (query)"
+    )
     disjoint = pair(z_rna[half_a], z_atac[half_b], cutoff=cutoff)
     result["pairing_disjoint"] = metrics.pairing_accuracy(
         disjoint, labels_q[half_a], labels_q[half_b]
@@ -201,7 +199,10 @@ def evaluate_held_out(
     tables: dict[str, Any] = {}
     if links is not None:
         imputed = metrics.impute_knn(
-            z_rna[half_a], model.embed(atac_b, modality="atac"), _binary(atac_b.X), k=knn_k
+            z_rna[half_a],
+            model.embed(atac_b, modality="atac"),
+            binarise(atac_b.X, np.float32),
+            k=knn_k,
         )
         result["correlation"], tables = _correlations(
             rna_q[half_a], atac_q[half_a], atac_q[half_b], disjoint, imputed, links
@@ -234,8 +235,8 @@ def evaluate_held_out(
             )
         paired = bridge_pair(model, {"rna": rna_q[half_a], "atac": atac_q[half_b]}, cutoff=cutoff)
         files["paired"] = out / "paired.h5mu"
-        with mudata.set_options(pull_on_update=False):  # mudata's future default, no warning
-            paired.write(files["paired"])
+        write_h5mu(paired, files["paired"])  # mudata's future default, no FutureWarning
+        result["paired_file"] = _paired_summary(paired, half_a.size, half_b.size)
         files["model"] = out / "model.pt"
         model.save(files["model"])
         files["metrics"] = out / "metrics.json"
@@ -253,6 +254,42 @@ def _lookup(result: Mapping[str, Any], keys: Sequence[str]) -> float:
             return float("nan")
         value = value[key]
     return float(value)
+
+
+def _paired_summary(paired: Any, n_rna: int, n_atac: int) -> dict[str, Any]:
+    """What ``paired.h5mu`` holds: which cells, which pairing, how many pairs and leftovers."""
+    info = paired.uns["scpairing"]
+    return {
+        "cells": "RNA of query half A paired with ATAC of query half B (disjoint cells)",
+        "n_rna": int(n_rna),
+        "n_atac": int(n_atac),
+        "n_pairs": int(paired.n_obs),
+        "unpaired": {m: len(v) for m, v in paired.uns["unpaired"].items()},
+        "cutoff": float(info["cutoff"]),
+        "method": str(info["method"]),
+        "model": str(info["model"]),
+    }
+
+
+def missing_reasons(result: Mapping[str, Any]) -> dict[str, str]:
+    """``{headline title: why it is missing}`` for every :func:`headline` number that is NaN."""
+    reasons = {}
+    for keys, title in _HEADLINE:
+        if np.isfinite(_lookup(result, keys)):
+            continue
+        section = result.get(keys[0])
+        if keys[0] == "correlation" and section is None:
+            reasons[title] = "not computed: no gene-peak links given (--links, `links=`)"
+        elif keys[0].startswith("pairing") and isinstance(section, Mapping):
+            if not section.get("n_pairs"):
+                reasons[title] = f"no pair reached the similarity cutoff {result.get('cutoff')}"
+            else:
+                reasons[title] = "not computed for this pairing"
+        elif section is None:
+            reasons[title] = "not computed in this run"
+        else:
+            reasons[title] = "undefined for these cells (NaN)"
+    return reasons
 
 
 def headline(result: Mapping[str, Any]) -> dict[str, float]:
@@ -298,7 +335,15 @@ def _markdown(result: Mapping[str, Any]) -> str:
         "| metric | value |",
         "|---|---|",
     ]
-    lines += [f"| {title} | {value:.3f} |" for title, value in headline(result).items()]
+    reasons = missing_reasons(result)
+    lines += [
+        f"| {title} | {value:.3f} |"
+        for title, value in headline(result).items()
+        if title not in reasons
+    ]
+    if reasons:
+        lines += ["", "Not reported:"]
+        lines += [f"- {title}: {why}." for title, why in reasons.items()]
     lines += [
         "",
         "FOSCTTM: fraction of query cells closer than the true partner (0 best, 0.5 random). "
@@ -324,6 +369,20 @@ def _markdown(result: Mapping[str, Any]) -> str:
             "",
             "real: the cells' own ATAC; paired: ATAC of the matched half-B cell; imputed: mean "
             f"binarised ATAC of the {result['knn_k']} nearest bridge cells in the shared space.",
+        ]
+    if "paired_file" in result:
+        p = result["paired_file"]
+        unpaired = ", ".join(f"{n} {m}" for m, n in p["unpaired"].items())
+        lines += [
+            "",
+            "## The generated dataset `paired.h5mu`",
+            "",
+            f"{p['cells']}: {p['n_rna']} RNA and {p['n_atac']} ATAC cells, paired one-to-one by "
+            f"{p['model']} with similarity cutoff {p['cutoff']} (method `{p['method']}`): "
+            f"**{p['n_pairs']} pairs**; left unpaired: {unpaired} cells (listed in "
+            "`uns['unpaired']`). Per pair, `obs` has the source cells (`rna_cell`, `atac_cell`), "
+            "`similarity` and `confidence`. The 'pair label (disjoint)' row above judges this "
+            "pairing.",
         ]
     if "files" in result:
         lines += ["", "## Files", ""]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pickle
 import sys
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -582,23 +583,34 @@ def test_minimum_bridge_with_precomputed_reductions_is_32():
         scp.ScPairing(reps(31), reductions=REPS, **SMALL)
 
 
-def test_minimum_bridge_with_default_reductions_is_202():
-    """The documented minimum: the default ATAC LSI (200 components + the dropped first)."""
+def test_default_reductions_adapt_to_a_small_bridge_and_say_so():
+    """Default reductions are capped at half the bridge cells (with a warning naming the value
+    and the option); a reduction the user sets is kept, and one too large is an error."""
     rna, atac = shared_fixture.load()
-    bridge = {"rna": rna[:202].copy(), "atac": atac[:202].copy()}
-    model = scp.ScPairing(bridge, **SMALL).train(max_epochs=1, progress=False)
-    assert model.is_trained
+    bridge = {"rna": rna[:201].copy(), "atac": atac[:201].copy()}
+    with pytest.warns(UserWarning, match=r"201 cells .* n_components=100 instead of 200"):
+        model = scp.ScPairing(bridge, **SMALL)
+    assert model.input_dims == {"rna": 50, "atac": 100}
     with pytest.raises(ValueError, match=r"`data` has 201 cells.*'atac'.*at least 202"):
-        scp.ScPairing({m: a[:201].copy() for m, a in bridge.items()}, **SMALL)
-    # RNA alone (with a precomputed ATAC representation) needs 51.
+        scp.ScPairing(bridge, reductions={"atac": pp.ATACReduction(200)}, **SMALL)
+    # RNA (with a precomputed ATAC representation): 50 cells give 25 PCs; 50 set by hand fail.
     atac_small = bridge["atac"][:50].copy()
     atac_small.obsm["X_lsi"] = np.random.default_rng(0).normal(size=(50, 10)).astype(np.float32)
+    small = {"rna": bridge["rna"][:50].copy(), "atac": atac_small}
+    with pytest.warns(UserWarning, match=r"RNAReduction uses n_components=25 instead of 50"):
+        model = scp.ScPairing(small, reductions={"atac": "X_lsi"}, **SMALL)
+    assert model.input_dims["rna"] == 25
     with pytest.raises(ValueError, match=r"`data` has 50 cells.*'rna'.*at least 51"):
-        scp.ScPairing(
-            {"rna": bridge["rna"][:50].copy(), "atac": atac_small},
-            reductions={"atac": "X_lsi"},
-            **SMALL,
-        )
+        scp.ScPairing(small, reductions={"atac": "X_lsi", "rna": pp.RNAReduction(50)}, **SMALL)
+
+
+def test_large_enough_bridge_keeps_the_default_components():
+    rna, atac = shared_fixture.load()
+    n = min(400, rna.n_obs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        model = scp.ScPairing({"rna": rna[:n].copy(), "atac": atac[:n].copy()}, **SMALL)
+    assert model.input_dims == {"rna": 50, "atac": 200}
 
 
 def test_reduction_states_written_before_allow_non_integer_still_load():

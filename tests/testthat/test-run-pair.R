@@ -44,6 +44,7 @@ test_that("the stored model survives saveRDS/readRDS and pairs the query", {
   expect_true(all(c("rna_cell", "atac_cell", "similarity", "rna_cell_type", "atac_cell_type",
                     "rna_batch", "atac_batch") %in% names(meta)))
   expect_true(all(meta$similarity >= fixture$settings$cutoff))
+  expect_true(is.numeric(meta$confidence) && all(meta$confidence >= 0 & meta$confidence <= 1))
   expect_false(anyDuplicated(meta$rna_cell) > 0)
   expect_false(anyDuplicated(meta$atac_cell) > 0)
   # Counts are the source cells' counts.
