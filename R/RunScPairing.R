@@ -213,21 +213,6 @@
 #'   used (when `reductions` is `NULL`) and that labels the output `DimReduc`. In
 #'   reduction mode a name that is not an assay of `object` falls back to the
 #'   reduction's own assay.
-#' @param project Whether the model projects count-only queries into the given
-#'   `reductions` itself. It captures what projects new cells' counts into each
-#'   reduction: for RNA a Seurat PCA (`NormalizeData` LogNormalize, `ScaleData`,
-#'   `RunPCA`: its loadings, the scale factor, the bridge's per-feature mean and sd,
-#'   `scale.max`, read from the object's logged commands where present), for ATAC a
-#'   Signac LSI (`RunTFIDF` + `RunSVD`: its loadings, the bridge's IDF and
-#'   per-component scaling), and checks that the bridge's own counts reproduce the
-#'   reduction. `PairCells()` and `ProjectScPairing()` then accept queries with
-#'   counts only (a query carrying the reduction, in the bridge's space, still uses
-#'   it). `NULL` (default): where possible, else the reduction is used as given and
-#'   queries must carry it (the reason is kept in the model and shown by
-#'   `PairCells()`); `TRUE`: an error says what is missing; `FALSE`: never.
-#' @param tfidf.method Signac's `RunTFIDF()` `method` (1-4) of the ATAC reduction,
-#'   which Signac does not record; `NULL` tries each and keeps the one that
-#'   reproduces the bridge's reduction.
 #' @param batch Name of a metadata column with batch labels, or `NULL`.
 #' @param latent.dim Dimension of the shared space.
 #' @param seed Random seed, a whole number. The same seed, data and options give
@@ -243,6 +228,21 @@
 #' @param ... Further options of the Python model (`n_hidden`, `dropout`,
 #'   `device`, ...) or of training (`batch_size`, `lr`, `patience`, ...), by name;
 #'   dots in names become underscores (`batch.size` is `batch_size`).
+#' @param project Whether the model projects count-only queries into the given
+#'   `reductions` itself. It captures what projects new cells' counts into each
+#'   reduction: for RNA a Seurat PCA (`NormalizeData` LogNormalize, `ScaleData`,
+#'   `RunPCA`: its loadings, the scale factor, the bridge's per-feature mean and sd,
+#'   `scale.max`, read from the object's logged commands where present), for ATAC a
+#'   Signac LSI (`RunTFIDF` + `RunSVD`: its loadings, the bridge's IDF and
+#'   per-component scaling), and checks that the bridge's own counts reproduce the
+#'   reduction. `PairCells()` and `ProjectScPairing()` then accept queries with
+#'   counts only (a query carrying the reduction, in the bridge's space, still uses
+#'   it). `NULL` (default): where possible, else the reduction is used as given and
+#'   queries must carry it (the reason is kept in the model and shown by
+#'   `PairCells()`); `TRUE`: an error says what is missing; `FALSE`: never.
+#' @param tfidf.method Signac's `RunTFIDF()` `method` (1-4) of the ATAC reduction,
+#'   which Signac does not record; `NULL` tries each and keeps the one that
+#'   reproduces the bridge's reduction.
 #' @return `object` with one `DimReduc` per modality named `scpairing.<modality>`
 #'   (e.g. `scpairing.rna`, `scpairing.atac`; rows are unit vectors) and the trained
 #'   model in `Misc(object, "scPairing")` (see [GetScPairingModel()]).
@@ -254,9 +254,9 @@
 #' Seurat::DimPlot(bridge, reduction = "scpairing.rna")
 #' }
 RunScPairing <- function(object, reductions = c(RNA = "pca", ATAC = "lsi"),
-                         assays = c(RNA = "RNA", ATAC = "peaks"), project = NULL,
-                         tfidf.method = NULL, batch = NULL,
-                         latent.dim = 10, seed = 0, max.epochs = NULL, verbose = TRUE, ...) {
+                         assays = c(RNA = "RNA", ATAC = "peaks"), batch = NULL,
+                         latent.dim = 10, seed = 0, max.epochs = NULL, verbose = TRUE, ...,
+                         project = NULL, tfidf.method = NULL) {
   .check_seurat(object, "object")
   .check_named_character(reductions, "reductions", "c(RNA = \"pca\", ATAC = \"lsi\")")
   .check_named_character(assays, "assays", "c(RNA = \"RNA\", ATAC = \"peaks\")",
