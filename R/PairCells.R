@@ -91,7 +91,10 @@
 #'   partners are 3 times as likely, 1 = only true partners are; see Python's
 #'   `scpairing.bridge_pair`) and the queries' metadata prefixed `rna_` and `atac_`, the pairs'
 #'   embeddings as `scpairing.rna` and `scpairing.atac`, the unpaired cell names in
-#'   `Misc(paired, "scPairing_unpaired")` and the model in `Misc(paired, "scPairing")`.
+#'   `Misc(paired, "scPairing_unpaired")`, the provenance (model, cutoff, method,
+#'   objective, how confidence was computed, validation AUC / FOSCTTM; the same record as
+#'   Python's `mdata.uns["scpairing"]`) in `Misc(paired, "scPairing_pairing")` and the model
+#'   in `Misc(paired, "scPairing")`.
 #' @seealso [RunScPairing()]
 #' @export
 #' @examples
@@ -127,22 +130,18 @@ PairCells <- function(model_or_bridge, rna, atac, cutoff = 0.8, assays = NULL, .
     rna = .query_anndata(rna, model, "rna", "rna", rna_assay),
     atac = .query_anndata(atac, model, "atac", "atac", atac_assay)
   )
-  z_py <- lapply(c(rna = "rna", atac = "atac"), function(modality) {
-    .embed_py(py_model, queries[[modality]], modality)
-  })
-  result <- .py_try(do.call(scp$pair, c(list(z_py$rna, z_py$atac, cutoff = cutoff),
-                                        .py_args(options))),
-                    "PairCells")
-  index <- function(name) {
-    as.integer(reticulate::py_to_r(reticulate::py_get_attr(result, name))) + 1L
+  # One pairing result for both fronts: the QueryPairing that Python's bridge_pair builds from.
+  result <- .py_with_warnings(function() {
+    do.call(scp$pair_queries, c(list(py_model, queries, cutoff = cutoff), .py_args(options)))
+  }, "PairCells")
+  field <- function(name, modality) {
+    reticulate::py_get_item(reticulate::py_get_attr(result, name), modality)
   }
-  rna_index <- index("index1")
-  atac_index <- index("index2")
-  # Calibrated on the bridge's held-out cells; the model-free measure when the model has none.
-  confidence <- .py_try(py_model$pair_confidence(result$similarity, "rna", "atac",
-                                                 fallback = result$confidence), "PairCells")
-  no_signal <- reticulate::py_to_r(py_model$no_signal)
-  if (!is.null(no_signal)) warning("PairCells: ", no_signal, call. = FALSE)
+  positions <- function(name, modality) {
+    as.integer(reticulate::py_to_r(field(name, modality))) + 1L
+  }
+  rna_index <- positions("index", "rna")
+  atac_index <- positions("index", "atac")
   if (!length(rna_index)) {
     stop("No pair reached `cutoff` = ", cutoff, "; lower it.", call. = FALSE)
   }
@@ -153,24 +152,27 @@ PairCells <- function(model_or_bridge, rna, atac, cutoff = 0.8, assays = NULL, .
   rna_counts <- .assay_counts(rna, rna_assay)[, rna_cells, drop = FALSE]
   colnames(rna_counts) <- pairs
   meta <- data.frame(rna_cell = rna_cells, atac_cell = atac_cells,
-                     similarity = as.numeric(reticulate::py_to_r(result$similarity)),
-                     confidence = as.numeric(reticulate::py_to_r(confidence)),
+                     similarity = as.numeric(reticulate::py_to_r(reticulate::py_get_attr(result, "similarity"))),
+                     confidence = as.numeric(reticulate::py_to_r(reticulate::py_get_attr(result, "confidence"))),
                      .prefixed_meta(rna, rna_cells, "rna_"),
                      .prefixed_meta(atac, atac_cells, "atac_"),
                      row.names = pairs, check.names = FALSE, stringsAsFactors = FALSE)
   atac_counts <- .assay_counts(atac, atac_assay)[, atac_cells, drop = FALSE]
   dimnames(atac_counts) <- list(StandardizePeakNames(rownames(atac_counts)), pairs)
 
-  z_rna <- reticulate::py_to_r(z_py$rna)[rna_index, , drop = FALSE]
-  z_atac <- reticulate::py_to_r(z_py$atac)[atac_index, , drop = FALSE]
-  unpaired <- function(name, cells) cells[index(name)]
+  z_rna <- reticulate::py_to_r(field("embeddings", "rna"))
+  z_atac <- reticulate::py_to_r(field("embeddings", "atac"))
+  unpaired <- function(modality, object) {
+    SeuratObject::Cells(object)[positions("unpaired", modality)]
+  }
   # The layout Python's scpairing.io.write_seurat() writes too (see R/io.R).
   .build_seurat(
     counts = list(RNA = rna_counts, peaks = atac_counts), meta = meta, peaks = "peaks",
     reductions = list(scpairing.rna = list(embeddings = z_rna, assay = "RNA"),
                       scpairing.atac = list(embeddings = z_atac, assay = "peaks")),
-    misc = list(scPairing_unpaired = list(rna = unpaired("unpaired1", SeuratObject::Cells(rna)),
-                                          atac = unpaired("unpaired2", SeuratObject::Cells(atac))),
+    misc = list(scPairing_unpaired = list(rna = unpaired("rna", rna),
+                                          atac = unpaired("atac", atac)),
+                scPairing_pairing = reticulate::py_to_r(reticulate::py_get_attr(result, "provenance")),
                 scPairing = model)
   )
 }

@@ -354,21 +354,8 @@ RunScPairing <- function(object, reductions = c(RNA = "pca", ATAC = "lsi"),
 # py_model$embed() as a Python object, with Python's UserWarnings (e.g. features missing from
 # the query, zero-filled) relayed as R warnings.
 .embed_py <- function(py_model, adata, modality) {
-  warnings <- .py_import("warnings")
-  builtins <- reticulate::import_builtins(convert = FALSE)
-  catcher <- warnings$catch_warnings(record = TRUE)
-  caught <- catcher$`__enter__`()
-  warnings$simplefilter("always", builtins$UserWarning)
-  z <- tryCatch(
-    .py_try(py_model$embed(adata, modality = modality), paste0("embedding ", modality)),
-    finally = catcher$`__exit__`(NULL, NULL, NULL)
-  )
-  reticulate::iterate(caught, function(w) {
-    if (reticulate::py_to_r(builtins$issubclass(w$category, builtins$UserWarning))) {
-      warning(modality, ": ", reticulate::py_to_r(builtins$str(w$message)), call. = FALSE)
-    }
-  })
-  z
+  .py_with_warnings(function() py_model$embed(adata, modality = modality),
+                    paste0("embedding ", modality), prefix = modality)
 }
 
 .embed <- function(py_model, adata, modality) {

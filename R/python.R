@@ -172,6 +172,23 @@ py_config_ok <- function() {
   })
 }
 
+# Runs `fun()` (a Python call) and re-raises the UserWarnings Python gave as R warnings,
+# `prefix: message`; errors become one short R error naming `context` (see .py_try).
+.py_with_warnings <- function(fun, context, prefix = context) {
+  warnings <- .py_import("warnings")
+  builtins <- reticulate::import_builtins(convert = FALSE)
+  catcher <- warnings$catch_warnings(record = TRUE)
+  caught <- catcher$`__enter__`()
+  warnings$simplefilter("always", builtins$UserWarning)
+  value <- tryCatch(.py_try(fun(), context), finally = catcher$`__exit__`(NULL, NULL, NULL))
+  reticulate::iterate(caught, function(w) {
+    if (reticulate::py_to_r(builtins$issubclass(w$category, builtins$UserWarning))) {
+      warning(prefix, ": ", reticulate::py_to_r(builtins$str(w$message)), call. = FALSE)
+    }
+  })
+  value
+}
+
 .trim_python_error <- function(message) {
   message <- sub("\n+Detailed traceback:.*$", "", message)
   message <- sub("\n*Run `reticulate::py_last_error\\(\\)` for details\\.?", "", message)

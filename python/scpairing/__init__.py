@@ -1,8 +1,21 @@
 """scpairing: integrate single-cell multiomics data and generate artificial multiomics data."""
 
 from . import datasets, io, metrics, pl, pp
+from .bridge import QueryPairing, bridge_pair, pair_queries
 from .model import ScPairing
-from .pairing import Pairing, bridge_pair, pair
+from .pairing import Pairing, pair
 
 __version__ = "0.1.0"
-__all__ = ["Pairing", "ScPairing", "bridge_pair", "datasets", "io", "metrics", "pair", "pl", "pp"]
+__all__ = [
+    "Pairing",
+    "QueryPairing",
+    "ScPairing",
+    "bridge_pair",
+    "pair_queries",
+    "datasets",
+    "io",
+    "metrics",
+    "pair",
+    "pl",
+    "pp",
+]

@@ -585,8 +585,8 @@ def _unpaired_path(args: argparse.Namespace) -> Path:
 
 def _pair(args: argparse.Namespace) -> None:
     from ._output import write_h5mu
+    from .bridge import bridge_pair
     from .model import ScPairing
-    from .pairing import bridge_pair
 
     given = _modality_paths(args)
     _check_readable(args.model, "--model")

@@ -145,8 +145,9 @@ def evaluate_held_out(
         Nested results (see :func:`headline` for the main numbers); ``files`` lists what was
         written.
     """
+    from .bridge import bridge_pair
     from .model import ScPairing
-    from .pairing import bridge_pair, pair
+    from .pairing import pair
 
     check_anndata(rna, "rna")
     check_anndata(atac, "atac")

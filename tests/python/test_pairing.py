@@ -9,7 +9,8 @@ from scipy.optimize import linear_sum_assignment
 
 from scpairing._matching import EPS_COLD, EPS_WARM, UNASSIGNED, _Graph, auction
 from scpairing._neighbors import ClusterIndex
-from scpairing.pairing import Pairing, bridge_pair, pair, pair_three
+from scpairing.bridge import bridge_pair, pair_queries
+from scpairing.pairing import Pairing, pair, pair_three
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -318,6 +319,30 @@ def test_bridge_pair_structure_and_provenance():
     assert info["model"] == "stand-in model" and info["cutoff"] == 0.8
     assert info["method"] == "exact"
     assert info["objective"] == pytest.approx(float(sims.sum()), rel=1e-5)
+
+
+def test_pair_queries_is_the_one_result_bridge_pair_is_built_from():
+    z1, z2, _, _ = clustered(120, 90, seed=6)
+    queries = {"rna": _query(z1, "r"), "atac": _query(z2, "a")}
+    model = StandInModel(["rna", "atac"])
+    result = pair_queries(model, queries, cutoff=0.8)
+    assert "QueryPairing:" in repr(result) and result.modalities == ["rna", "atac"]
+    for name, size in (("rna", 120), ("atac", 90)):
+        cells = np.concatenate([result.index[name], result.unpaired[name]])
+        np.testing.assert_array_equal(np.sort(cells), np.arange(size))
+        np.testing.assert_array_equal(
+            result.cells[name], queries[name].obs_names[result.index[name]]
+        )
+        np.testing.assert_array_equal(
+            result.embeddings[name], queries[name].obsm["z"][result.index[name]]
+        )
+    mdata = bridge_pair(model, queries, cutoff=0.8)
+    np.testing.assert_array_equal(mdata.obs["rna_cell"], result.cells["rna"])
+    np.testing.assert_array_equal(mdata.obs["atac_cell"], result.cells["atac"])
+    np.testing.assert_allclose(mdata.obs["similarity"], result.similarity)
+    np.testing.assert_allclose(mdata.obs["confidence"], result.confidence)
+    assert mdata.uns["scpairing"] == result.provenance
+    assert mdata.uns["unpaired"]["atac"] == list(result.unpaired_cells["atac"])
 
 
 def test_bridge_pair_rejects_bad_queries():

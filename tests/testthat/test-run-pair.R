@@ -55,6 +55,11 @@ test_that("the stored model survives saveRDS/readRDS and pairs the query", {
   unpaired <- SeuratObject::Misc(paired, "scPairing_unpaired")
   expect_setequal(c(meta$rna_cell, unpaired$rna), colnames(fixture$rna_query))
   expect_setequal(c(meta$atac_cell, unpaired$atac), colnames(fixture$atac_query))
+  # The provenance Python's bridge_pair records, from the same pairing result.
+  provenance <- SeuratObject::Misc(paired, "scPairing_pairing")
+  expect_equal(provenance$cutoff, fixture$settings$cutoff)
+  expect_equal(provenance$objective, sum(meta$similarity), tolerance = 1e-6)
+  expect_true(provenance$method %in% c("exact", "sparse"))
   # Even after a few epochs, pairs agree on cell type more often than chance.
   type_match <- mean(meta$rna_cell_type == meta$atac_cell_type)
   chance <- sum(prop.table(table(fixture$rna_query$cell_type))^2)
