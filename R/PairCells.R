@@ -57,7 +57,7 @@
   SeuratObject::CreateAssayObject(counts = counts)
 }
 
-#' Pair unpaired RNA and ATAC cells into an artificial multiome dataset
+#' Pair unpaired RNA, ATAC and protein cells into an artificial multiome dataset
 #'
 #' Embeds the RNA query and the ATAC query with the model trained by
 #' [RunScPairing()] and matches cells one to one across the two with Python's
@@ -75,14 +75,17 @@
 #'
 #' @param model_or_bridge A Seurat object returned by [RunScPairing()] or an
 #'   `scPairingModel` (see [GetScPairingModel()]).
-#' @param rna Seurat object of the RNA query.
+#' @param rna Seurat object of the RNA query (give two or three of `rna`, `atac`,
+#'   `protein`).
 #' @param atac Seurat object of the ATAC query.
 #' @param cutoff Minimum cosine similarity of a pair; cells without a partner above
 #'   it stay unpaired.
 #' @param assays Named character vector (`RNA`, `ATAC`) of the query assays to read
 #'   counts from; by default the assays used for training.
-#' @param ... Further options of Python's `scpairing.pair` (`method`, `k`,
-#'   `groups1`, `groups2`, ...), by name.
+#' @param ... Further options of Python's `scpairing.pair_queries` (`method`,
+#'   `min_confidence`, `k`, `groups1`, `groups2`, ...), by name.
+#' @param protein Seurat object of the protein (ADT) query; paired into an `ADT` assay
+#'   (RNA + protein, or all three modalities, as the model was trained).
 #' @return A Seurat object with one cell per pair (named `pair_0`, `pair_1`, ...),
 #'   an `RNA` assay and a `peaks` assay (peaks named `chr-start-end`; a Signac
 #'   `ChromatinAssay` when Signac is installed), metadata `rna_cell`, `atac_cell`,
@@ -101,10 +104,15 @@
 #' \dontrun{
 #' paired <- PairCells(bridge, rna = rna_query, atac = atac_query, cutoff = 0.8)
 #' }
-PairCells <- function(model_or_bridge, rna, atac, cutoff = 0.8, assays = NULL, ...) {
+PairCells <- function(model_or_bridge, rna = NULL, atac = NULL, cutoff = 0.8, assays = NULL, ...,
+                      protein = NULL) {
   model <- .as_model(model_or_bridge)
-  .check_seurat(rna, "rna")
-  .check_seurat(atac, "atac")
+  objects <- Filter(Negate(is.null), list(rna = rna, atac = atac, protein = protein))
+  if (length(objects) < 2) {
+    stop("Give two or three of `rna`, `atac` and `protein` (Seurat objects of unpaired cells).",
+         call. = FALSE)
+  }
+  for (modality in names(objects)) .check_seurat(objects[[modality]], modality)
   if (!is.numeric(cutoff) || length(cutoff) != 1 || !is.finite(cutoff)) {
     stop("`cutoff` must be a single number in [-1, 1] (a cosine similarity); got ",
          .describe(cutoff), ".", call. = FALSE)
@@ -120,59 +128,66 @@ PairCells <- function(model_or_bridge, rna, atac, cutoff = 0.8, assays = NULL, .
     given <- assays[.python_modality(names(assays), "assays") == modality]
     if (length(given)) unname(given) else NULL
   }
-  rna_assay <- query_assay("rna") %||% .model_assay(model, "rna")
-  atac_assay <- query_assay("atac") %||% .model_assay(model, "atac")
-  .check_assay(rna, rna_assay, "rna", "RNA counts of the paired object", "assays")
-  .check_assay(atac, atac_assay, "atac", "peak counts of the paired object", "assays")
+  read_from <- lapply(stats::setNames(nm = names(objects)), function(modality) {
+    assay <- query_assay(modality) %||% .model_assay(model, modality)
+    if (!length(assay)) {
+      stop("The model has no ", modality, " modality (it has ",
+           paste(model$spec$modality, collapse = ", "), "); drop `", modality, "`.", call. = FALSE)
+    }
+    .check_assay(objects[[modality]], assay, modality,
+                 paste(modality, "counts of the paired object"), "assays")
+    assay
+  })
   scp <- .scp()
   py_model <- .py_model(model)
-  queries <- list(
-    rna = .query_anndata(rna, model, "rna", "rna", rna_assay),
-    atac = .query_anndata(atac, model, "atac", "atac", atac_assay)
-  )
+  queries <- lapply(stats::setNames(nm = names(objects)), function(modality) {
+    .query_anndata(objects[[modality]], model, modality, modality, read_from[[modality]])
+  })
   # One pairing result for both fronts: the QueryPairing that Python's bridge_pair builds from.
   result <- .py_with_warnings(function() {
     do.call(scp$pair_queries, c(list(py_model, queries, cutoff = cutoff), .py_args(options)))
   }, "PairCells")
+  value <- function(name) reticulate::py_to_r(reticulate::py_get_attr(result, name))
   field <- function(name, modality) {
-    reticulate::py_get_item(reticulate::py_get_attr(result, name), modality)
+    reticulate::py_to_r(reticulate::py_get_item(reticulate::py_get_attr(result, name), modality))
   }
-  positions <- function(name, modality) {
-    as.integer(reticulate::py_to_r(field(name, modality))) + 1L
-  }
-  rna_index <- positions("index", "rna")
-  atac_index <- positions("index", "atac")
-  if (!length(rna_index)) {
+  cells <- lapply(stats::setNames(nm = names(objects)), function(modality) {
+    SeuratObject::Cells(objects[[modality]])[as.integer(field("index", modality)) + 1L]
+  })
+  if (!length(cells[[1]])) {
     stop("No pair reached `cutoff` = ", cutoff, "; lower it.", call. = FALSE)
   }
-  pairs <- paste0("pair_", seq_along(rna_index) - 1L)
-  rna_cells <- SeuratObject::Cells(rna)[rna_index]
-  atac_cells <- SeuratObject::Cells(atac)[atac_index]
-
-  rna_counts <- .assay_counts(rna, rna_assay)[, rna_cells, drop = FALSE]
-  colnames(rna_counts) <- pairs
-  meta <- data.frame(rna_cell = rna_cells, atac_cell = atac_cells,
-                     similarity = as.numeric(reticulate::py_to_r(reticulate::py_get_attr(result, "similarity"))),
-                     confidence = as.numeric(reticulate::py_to_r(reticulate::py_get_attr(result, "confidence"))),
-                     .prefixed_meta(rna, rna_cells, "rna_"),
-                     .prefixed_meta(atac, atac_cells, "atac_"),
-                     row.names = pairs, check.names = FALSE, stringsAsFactors = FALSE)
-  atac_counts <- .assay_counts(atac, atac_assay)[, atac_cells, drop = FALSE]
-  dimnames(atac_counts) <- list(StandardizePeakNames(rownames(atac_counts)), pairs)
-
-  z_rna <- reticulate::py_to_r(field("embeddings", "rna"))
-  z_atac <- reticulate::py_to_r(field("embeddings", "atac"))
-  unpaired <- function(modality, object) {
-    SeuratObject::Cells(object)[positions("unpaired", modality)]
+  pairs <- paste0("pair_", seq_along(cells[[1]]) - 1L)
+  assay_name <- c(rna = "RNA", atac = "peaks", protein = "ADT")[names(objects)]
+  counts <- lapply(names(objects), function(modality) {
+    x <- .assay_counts(objects[[modality]], read_from[[modality]])[, cells[[modality]],
+                                                                  drop = FALSE]
+    features <- rownames(x)
+    if (modality == "atac") features <- StandardizePeakNames(features)
+    dimnames(x) <- list(features, pairs)
+    x
+  })
+  names(counts) <- assay_name
+  meta <- data.frame(stats::setNames(cells, paste0(names(objects), "_cell")),
+                     similarity = as.numeric(value("similarity")),
+                     confidence = as.numeric(value("confidence")),
+                     check.names = FALSE, stringsAsFactors = FALSE)
+  for (modality in names(objects)) {
+    meta <- cbind(meta, .prefixed_meta(objects[[modality]], cells[[modality]],
+                                       paste0(modality, "_")))
   }
+  rownames(meta) <- pairs
+  reductions <- lapply(names(objects), function(modality) {
+    list(embeddings = field("embeddings", modality), assay = assay_name[[modality]])
+  })
+  names(reductions) <- paste0("scpairing.", names(objects))
+  unpaired <- lapply(stats::setNames(nm = names(objects)), function(modality) {
+    SeuratObject::Cells(objects[[modality]])[as.integer(field("unpaired", modality)) + 1L]
+  })
   # The layout Python's scpairing.io.write_seurat() writes too (see R/io.R).
   .build_seurat(
-    counts = list(RNA = rna_counts, peaks = atac_counts), meta = meta, peaks = "peaks",
-    reductions = list(scpairing.rna = list(embeddings = z_rna, assay = "RNA"),
-                      scpairing.atac = list(embeddings = z_atac, assay = "peaks")),
-    misc = list(scPairing_unpaired = list(rna = unpaired("rna", rna),
-                                          atac = unpaired("atac", atac)),
-                scPairing_pairing = reticulate::py_to_r(reticulate::py_get_attr(result, "provenance")),
+    counts = counts, meta = meta, peaks = "peaks", reductions = reductions,
+    misc = list(scPairing_unpaired = unpaired, scPairing_pairing = value("provenance"),
                 scPairing = model)
   )
 }

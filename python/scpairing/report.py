@@ -197,6 +197,8 @@ def evaluate_held_out(
         disjoint, labels_q[half_a], labels_q[half_b]
     )
 
+    result["confidence"] = _confidence_summary(model, disjoint, labels_q[half_a], labels_q[half_b])
+
     tables: dict[str, Any] = {}
     if links is not None:
         imputed = metrics.impute_knn(
@@ -246,6 +248,38 @@ def evaluate_held_out(
         files["metrics"].write_text(json.dumps(result, indent=2, default=float))
         files["report"].write_text(_markdown(result))
     return result
+
+
+def _confidence_summary(
+    model: Any, pairing: Any, labels1: np.ndarray, labels2: np.ndarray, n_bins: int = 5
+) -> dict[str, Any]:
+    """Validation AUC / FOSCTTM, the pairs' confidence quantiles and the share of pairs that
+    agree on the label in each confidence bin (equal-count bins, lowest first)."""
+    validation = getattr(model, "validation", None) or {}
+    out: dict[str, Any] = {
+        "validation_auc": float(validation.get("auc", np.nan)),
+        "validation_foscttm": float(validation.get("foscttm", np.nan)),
+        "quantiles": {},
+        "bins": [],
+    }
+    if pairing.n_pairs == 0:
+        return out
+    confidence = model.pair_confidence(pairing.similarity, "rna", "atac", pairing.confidence)
+    agree = labels1[pairing.index1] == labels2[pairing.index2]
+    out["quantiles"] = {
+        f"q{int(q * 100)}": float(np.quantile(confidence, q)) for q in (0.1, 0.5, 0.9)
+    }
+    order = np.argsort(confidence, kind="stable")
+    for part in np.array_split(order, min(n_bins, order.size)):
+        out["bins"].append(
+            {
+                "low": float(confidence[part].min()),
+                "high": float(confidence[part].max()),
+                "n": int(part.size),
+                "label_match": float(agree[part].mean()),
+            }
+        )
+    return out
 
 
 def _lookup(result: Mapping[str, Any], keys: Sequence[str]) -> float:
@@ -353,6 +387,30 @@ def _markdown(result: Mapping[str, Any]) -> str:
         "cLISI of label: 1 pure. 'same': RNA and ATAC of the same query cells are paired; "
         "'disjoint': RNA of half A is paired with ATAC of half B (a generated dataset).",
     ]
+    if result.get("confidence", {}).get("bins"):
+        conf = result["confidence"]
+        q = conf["quantiles"]
+        lines += [
+            "",
+            "## Confidence of the generated pairs (half A's RNA with half B's ATAC)",
+            "",
+            f"Validation on the bridge's held-out cells: AUC {conf['validation_auc']:.3f} "
+            f"(0.5: partners indistinguishable from random cells), FOSCTTM "
+            f"{conf['validation_foscttm']:.3f}. Pair confidence 10% / 50% / 90% quantiles: "
+            f"{q['q10']:.2f} / {q['q50']:.2f} / {q['q90']:.2f}.",
+            "",
+            "| confidence bin | pairs | label match |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {b['low']:.2f}-{b['high']:.2f} | {b['n']} | {b['label_match']:.3f} |"
+            for b in conf["bins"]
+        ]
+        lines += [
+            "",
+            "Confidence in [0, 1]: 0 when random cells are as often this similar as true "
+            "partners, 0.5 when true partners are 3 times as likely, 1 when only they are.",
+        ]
     if "correlation" in result:
         corr = result["correlation"]
         lines += ["", "## Gene-peak correlations (half A's RNA cells)", ""]

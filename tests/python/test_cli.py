@@ -344,6 +344,12 @@ def test_demo_quick_end_to_end(tmp_path, capsys):
     for name in ("paired_vs_real", "imputed_vs_real"):
         assert np.isfinite(result["correlation"][name]["ks"])
         assert np.isfinite(result["correlation"][name]["link_r"])
+    # The report shows the generated pairs' confidence by bin and the validation figures.
+    assert "## Confidence of the generated pairs" in report and "validation" in report.lower()
+    bins = result["confidence"]["bins"]
+    assert sum(b["n"] for b in bins) == result["paired_file"]["n_pairs"]
+    assert all(0 <= b["low"] <= b["high"] <= 1 and 0 <= b["label_match"] <= 1 for b in bins)
+    assert [b["low"] for b in bins] == sorted(b["low"] for b in bins)
 
 
 def test_headline_and_format_table():
