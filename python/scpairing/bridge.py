@@ -87,28 +87,9 @@ def pair_queries(
 
     Parameters
     ----------
-    model
-        A trained model with ``embed(adata, modality=...)`` (unit rows), ``modalities`` and
-        ``name`` (e.g. :class:`scpairing.ScPairing`).
-    queries
-        ``{modality: AnnData}`` (or a MuData) of unpaired cells, 2 or 3 modalities known to the
-        model. With three, pairing follows :func:`pair_three`. Cell names must be unique within
-        each query (they are the provenance of every pair; ``adata.obs_names_make_unique()``),
-        and no query may have an ``obs["source_cell"]`` column: this function writes it, and
-        raises rather than overwrite yours (rename it first).
-    cutoff, method, **pair_kwargs
-        Passed to :func:`pair` (e.g. ``k``, ``groups1``/``groups2`` for two modalities).
-    min_confidence
-        Cutoff on the calibrated confidence scale, in [0, 1]: pairs below it are not made
-        (their cells go to the unpaired lists). With two modalities it is turned into a
-        similarity cutoff for the matching (the larger of it and ``cutoff``), so the cells
-        it excludes can still find other partners. Unlike a similarity cutoff it means the
-        same on every dataset: 0.5 keeps pairs whose similarity true partners reach 3 times
-        as often as random cells, 0.8 at 9 times (see ``confidence`` below). 0 (default)
-        keeps every pair the similarity ``cutoff`` allows.
-    allow_non_integer
-        Passed to ``model.embed`` when given: accept non-integer values where raw counts are
-        read (``None``: the model's own setting).
+    model, queries, cutoff, method, min_confidence, allow_non_integer, **pair_kwargs
+        As :func:`bridge_pair` (a query may hold an ``obs["source_cell"]`` column here: only
+        the MuData of :func:`bridge_pair` writes one).
 
     Returns
     -------
