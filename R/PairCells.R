@@ -109,8 +109,10 @@ PairCells <- function(model_or_bridge, rna = NULL, atac = NULL, cutoff = 0.8, as
   model <- .as_model(model_or_bridge)
   objects <- Filter(Negate(is.null), list(rna = rna, atac = atac, protein = protein))
   if (length(objects) < 2) {
-    stop("Give two or three of `rna`, `atac` and `protein` (Seurat objects of unpaired cells).",
-         call. = FALSE)
+    wanted <- setdiff(model$spec$modality, names(objects))
+    stop("`", wanted[1], "` must be a Seurat object of unpaired cells: the model pairs ",
+         paste(model$spec$modality, collapse = " and "), "; give two or three of `rna`, `atac` ",
+         "and `protein`.", call. = FALSE)
   }
   for (modality in names(objects)) .check_seurat(objects[[modality]], modality)
   if (!is.numeric(cutoff) || length(cutoff) != 1 || !is.finite(cutoff)) {
@@ -134,8 +136,9 @@ PairCells <- function(model_or_bridge, rna = NULL, atac = NULL, cutoff = 0.8, as
       stop("The model has no ", modality, " modality (it has ",
            paste(model$spec$modality, collapse = ", "), "); drop `", modality, "`.", call. = FALSE)
     }
+    what <- c(rna = "RNA", atac = "peak", protein = "protein")[[modality]]
     .check_assay(objects[[modality]], assay, modality,
-                 paste(modality, "counts of the paired object"), "assays")
+                 paste(what, "counts of the paired object"), "assays")
     assay
   })
   scp <- .scp()

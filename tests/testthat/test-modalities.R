@@ -48,7 +48,7 @@ test_that("PairCells pairs RNA with protein", {
                                        cutoff = 0))
   expect_paired_layout(paired, queries, c("RNA", "ADT"))
   expect_true(all(grepl("^adt-", rownames(paired[["ADT"]]))))
-  expect_error(PairCells(bridge, rna = queries$rna), "two or three of `rna`, `atac` and `protein`")
+  expect_error(PairCells(bridge, rna = queries$rna), "`protein` must be a Seurat object")
   expect_error(suppressWarnings(PairCells(bridge, rna = queries$rna, atac = fixture$atac_query)),
                "no atac modality")
 })
