@@ -316,14 +316,14 @@ def _pair_confidence(
     z: Mapping[str, np.ndarray], index: Mapping[str, np.ndarray], validation: dict | None
 ) -> tuple[np.ndarray, str]:
     """Per-pair confidence (mean over modality pairs) and a note on how it was computed."""
-    calibrated, model_free = [], []
-    for a, b in itertools.combinations(list(z), 2):
-        sim = edge_similarity(z[a], z[b], index[a], index[b])
-        values = _confidence.calibrated(validation or {}, a, b, sim)
-        if values is not None:
-            calibrated.append(values)
-        model_free.append(_confidence.random_pair_percentile(z[a], z[b], sim))
-    if len(calibrated) == len(model_free):
+    sims = {
+        (a, b): edge_similarity(z[a], z[b], index[a], index[b])
+        for a, b in itertools.combinations(list(z), 2)
+    }
+    calibrated = [_confidence.calibrated(validation or {}, a, b, s) for (a, b), s in sims.items()]
+    if all(values is not None for values in calibrated):
         n_cells = validation["n_cells"]
         return np.mean(calibrated, axis=0), f"calibrated on {n_cells} held-out bridge cells"
+    # Only without a calibration for every modality pair: the sampled model-free measure.
+    model_free = [_confidence.random_pair_percentile(z[a], z[b], s) for (a, b), s in sims.items()]
     return np.mean(model_free, axis=0), "model-free: random-pair percentile (no calibration)"
