@@ -362,11 +362,7 @@ def _check_probe(probe: object, entries: int) -> int | None:
 
 
 def _check_cutoff(cutoff: object) -> float:
-    if not _validate.is_number(cutoff):
-        raise TypeError(f"`cutoff` must be a number in [-1, 1]; got {cutoff!r}.")
-    if not -1.0 <= float(cutoff) <= 1.0:
-        raise ValueError(f"`cutoff` must be in [-1, 1] (a cosine similarity); got {cutoff}.")
-    return float(cutoff)
+    return _validate.check_number(cutoff, "cutoff", low=-1, high=1, why=" (a cosine similarity)")
 
 
 def _group_parts(
