@@ -51,7 +51,7 @@ def _deciles(score: np.ndarray, agree: np.ndarray) -> list[float]:
 def run(seed: int, init_logit_scale: float | None, permute: bool = False) -> dict:
     rna, atac = scp.datasets.snareseq2_mop()
     labels = rna.obs["cell_type"].to_numpy()
-    bridge, query = scp.datasets.bridge_query_split(rna.n_obs, labels, seed=seed)
+    bridge, query = scp.evaluation.bridge_query_split(rna.n_obs, labels, seed=seed)
     b_atac = atac[bridge].copy()
     if permute:  # the no-signal control: no bridge cell's ATAC belongs to its RNA
         perm = np.random.default_rng(seed).permutation(len(bridge))

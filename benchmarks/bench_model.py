@@ -40,7 +40,7 @@ PUBLIC = {"foscttm": 0.135, "knn_rna_to_atac": 0.62, "knn_atac_to_rna": 0.72, "t
 def run(seed: int) -> dict[str, float]:
     rna, atac = scp.datasets.snareseq2_mop()
     labels = rna.obs["cell_type"].to_numpy()
-    bridge, query = scp.datasets.bridge_query_split(rna.n_obs, labels, seed=seed)
+    bridge, query = scp.evaluation.bridge_query_split(rna.n_obs, labels, seed=seed)
     start = time.perf_counter()
     model = scp.ScPairing({"rna": rna[bridge], "atac": atac[bridge]}, seed=seed)
     fit_s = time.perf_counter() - start

@@ -121,7 +121,7 @@ def real_data(seed: int, cutoff: float) -> None:
 
     rna, atac = scp.datasets.snareseq2_mop()
     labels = rna.obs["cell_type"].to_numpy()
-    bridge, query = scp.datasets.bridge_query_split(rna.n_obs, labels, seed=seed)
+    bridge, query = scp.evaluation.bridge_query_split(rna.n_obs, labels, seed=seed)
     model = scp.ScPairing({"rna": rna[bridge], "atac": atac[bridge]}, seed=seed)
     model.train(progress=False)
     z_rna, z_atac = model.embed(rna[query], "rna"), model.embed(atac[query], "atac")

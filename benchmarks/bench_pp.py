@@ -198,7 +198,7 @@ def bench_quality(seeds: list[int], max_epochs: int | None) -> None:
         train["max_epochs"] = max_epochs
     results = []
     for seed in seeds:
-        bridge_idx, query_idx = scpairing.datasets.bridge_query_split(
+        bridge_idx, query_idx = scpairing.evaluation.bridge_query_split(
             rna.n_obs, rna.obs["cell_type"], bridge_fraction=0.3, seed=seed
         )
         b_rna, b_atac = rna[bridge_idx].copy(), atac[bridge_idx].copy()

@@ -15,9 +15,9 @@ import time
 
 import numpy as np
 
-from scpairing import datasets
+from scpairing import datasets, evaluation
 from scpairing.cli import DEMO_EPOCHS
-from scpairing.report import evaluate_held_out, format_table, headline
+from scpairing.evaluation import evaluate_held_out, format_table, headline
 
 
 def main() -> None:
@@ -31,7 +31,7 @@ def main() -> None:
     rna, atac = datasets.snareseq2_mop()
     links = datasets.snareseq2_mop_links()
     if args.cells is not None and args.cells < rna.n_obs:
-        keep, _ = datasets.bridge_query_split(
+        keep, _ = evaluation.bridge_query_split(
             rna.n_obs, rna.obs["cell_type"], bridge_fraction=args.cells / rna.n_obs, seed=0
         )
         rna, atac = rna[keep].copy(), atac[keep].copy()

@@ -313,3 +313,10 @@ def check_seed(seed: object, name: str = "seed") -> int:
     return check_integer(
         seed, name, low=0, high=MAX_SEED, why=" (the range numpy, scikit-learn and torch accept)"
     )
+
+
+def check_option_names(given: Mapping, valid: Sequence[str], argname: str) -> None:
+    """``TypeError`` naming the unknown keys of an options dict ``argname`` and the valid ones."""
+    unknown = sorted(set(given) - set(valid), key=str)
+    if unknown:
+        raise TypeError(f"`{argname}` has unknown options {unknown}; valid: {list(valid)}.")

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from . import _confidence, _output, _validate
-from ._matching import edge_similarity
-from .pairing import _check_cutoff, pair, pair_three
+from .pairing._auction import edge_similarity
+from .pairing._pair import _check_cutoff, pair, pair_three
 
 
 @dataclass

@@ -422,7 +422,7 @@ def _reductions(args: argparse.Namespace, modalities: Sequence[str]) -> dict:
 
 def _check_components(reductions: dict, bridge: dict, where: str, command: str) -> None:
     """A component count set on the command line fits the bridge, or a one-line error."""
-    from ._small_bridge import max_components
+    from .model._small_bridge import max_components
 
     for m, reduction in reductions.items():
         most = max_components(reduction, bridge[m])
@@ -438,7 +438,7 @@ def _check_components(reductions: dict, bridge: dict, where: str, command: str) 
 
 
 def _print_result(result: dict, name: str) -> None:
-    from .report import format_table, headline, missing_reasons
+    from .evaluation import format_table, headline, missing_reasons
 
     reasons = missing_reasons(result)
     numbers = {k: v for k, v in headline(result).items() if k not in reasons}
@@ -452,14 +452,14 @@ def _print_result(result: dict, name: str) -> None:
 def _demo(args: argparse.Namespace) -> None:
     _check_output_dir(args.out)
     from . import datasets
-    from .report import evaluate_held_out
+    from .evaluation import bridge_query_split, evaluate_held_out
 
     rna, atac = datasets.snareseq2_mop()
     links = datasets.snareseq2_mop_links()
     cap = QUICK_EPOCHS if args.quick else DEMO_EPOCHS
     train_kwargs = {"max_epochs": cap if args.max_epochs is None else args.max_epochs}
     if args.quick:
-        keep, _ = datasets.bridge_query_split(
+        keep, _ = bridge_query_split(
             rna.n_obs, rna.obs["cell_type"], bridge_fraction=QUICK_CELLS / rna.n_obs, seed=args.seed
         )
         rna, atac = rna[keep].copy(), atac[keep].copy()
@@ -498,7 +498,7 @@ def _evaluate_bridge(rna, atac, args: argparse.Namespace) -> dict:
 
     import numpy as np
 
-    from .datasets import bridge_query_split
+    from .evaluation import bridge_query_split
 
     labels = rna.obs[args.label_key]
     names = labels.astype("category").cat.categories.astype(str).to_numpy()
@@ -515,7 +515,7 @@ def _evaluate_bridge(rna, atac, args: argparse.Namespace) -> dict:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from .report import evaluate_held_out
+    from .evaluation import evaluate_held_out
 
     for path, option in ((args.rna, "--rna"), (args.atac, "--atac")):
         _check_readable(path, option)

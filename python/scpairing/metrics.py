@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from scipy import stats
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
+from ._compat import moved
 from ._counts import binarise, log_normalise
 from ._peaks import split_peak_names
 from ._validate import check_counts, check_finite, check_matrix_2d, is_integer
@@ -28,7 +29,6 @@ __all__ = [
     "pairing_accuracy",
     "gene_peak_correlation",
     "compare_correlations",
-    "impute_knn",
 ]
 
 # Float64 block of the cross-similarity matrix kept below ~64 MB unless the caller asks otherwise.
@@ -653,61 +653,4 @@ def compare_correlations(real: object, generated: object) -> dict[str, float]:
     return out
 
 
-def impute_knn(
-    z_source: np.ndarray,
-    z_reference: np.ndarray,
-    reference_values: np.ndarray | sp.spmatrix,
-    k: int = 15,
-) -> np.ndarray | sp.csr_matrix:
-    """Impute values for source cells as the mean over their ``k`` nearest reference cells.
-
-    The baseline that pairing is compared with: e.g. ATAC of query RNA cells from the bridge's
-    ATAC, neighbours found in the shared (unit-vector) space.
-
-    Parameters
-    ----------
-    z_source
-        ``(n_source, d)`` embedding of the cells to impute.
-    z_reference
-        ``(n_reference, d)`` embedding of the cells whose values are known.
-    reference_values
-        ``(n_reference, n_features)`` values (sparse stays sparse).
-    k
-        Number of neighbours, at most ``n_reference``.
-
-    Returns
-    -------
-    np.ndarray or scipy.sparse.csr_matrix
-        ``(n_source, n_features)`` imputed values, sparse when ``reference_values`` is sparse.
-    """
-    z_source = _unit_rows(z_source, "z_source")
-    z_reference = _unit_rows(z_reference, "z_reference")
-    if z_source.shape[1] != z_reference.shape[1]:
-        raise ValueError(
-            f"`z_source` and `z_reference` must have the same dimension; got "
-            f"{z_source.shape[1]} and {z_reference.shape[1]}."
-        )
-    if not (sp.issparse(reference_values) or isinstance(reference_values, np.ndarray)):
-        raise TypeError("`reference_values` must be a numpy array or a scipy sparse matrix.")
-    if reference_values.ndim != 2 or reference_values.shape[0] != z_reference.shape[0]:
-        raise ValueError(
-            f"`reference_values` must have one row per reference cell ({z_reference.shape[0]}); "
-            f"got shape {reference_values.shape}."
-        )
-    check_finite(reference_values, "reference_values")
-    n_ref = z_reference.shape[0]
-    if not is_integer(k) or not 1 <= k <= n_ref:
-        raise ValueError(f"`k` must be an integer in [1, {n_ref}] (reference size); got {k!r}.")
-    neighbours = (
-        NearestNeighbors(n_neighbors=int(k), algorithm=_KNN_ALGORITHM)
-        .fit(z_reference)
-        .kneighbors(z_source, return_distance=False)
-    )
-    n_source = z_source.shape[0]
-    weights = sp.csr_matrix(
-        (np.full(n_source * k, 1.0 / k), neighbours.ravel(), np.arange(0, n_source * k + 1, k)),
-        shape=(n_source, n_ref),
-    )
-    if sp.issparse(reference_values):
-        return sp.csr_matrix(weights @ sp.csr_matrix(reference_values, dtype=np.float64))
-    return weights @ np.asarray(reference_values, dtype=np.float64)
+__getattr__ = moved("scpairing.metrics", {"impute_knn": "scpairing.evaluation"})

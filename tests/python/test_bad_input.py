@@ -19,7 +19,7 @@ import torch
 import scpairing as scp
 from conftest import make_paired_representations
 from scpairing import pp
-from scpairing.train import LossWeights, TrainConfig
+from scpairing.model import LossWeights, TrainConfig
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "fixtures"))
 import shared_fixture  # noqa: E402
@@ -497,7 +497,7 @@ def test_train_weights_merge_into_configured_weights(monkeypatch):
         seen["config"] = config
         return []
 
-    monkeypatch.setattr(scp.model, "train_module", capture)
+    monkeypatch.setattr(scp.model._scpairing, "train_module", capture)
     model = scp.ScPairing(
         reps(), reductions=REPS, train_config={"batch_size": 16, "weights": {"clip": 0.5}}, **SMALL
     )

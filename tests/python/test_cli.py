@@ -11,8 +11,8 @@ import anndata as ad
 import numpy as np
 import pytest
 
-from scpairing import cli, datasets
-from scpairing.report import format_table, headline
+from scpairing import cli, datasets, evaluation
+from scpairing.evaluation import format_table, headline
 
 
 def test_help_lists_commands(capsys):
@@ -77,7 +77,7 @@ def test_usage_errors_exit_2_with_one_line(capsys, argv, message):
 
 def _no_training(monkeypatch):
     """Fail the test if training (the long work) starts."""
-    from scpairing import report
+    from scpairing import evaluation as report
     from scpairing.model import ScPairing
 
     def refuse(*args, **kwargs):
@@ -267,7 +267,7 @@ def cli_files(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("cli_files")
     rna, atac = datasets.snareseq2_mop()
-    keep, _ = datasets.bridge_query_split(
+    keep, _ = evaluation.bridge_query_split(
         rna.n_obs, rna.obs["cell_type"], bridge_fraction=300 / rna.n_obs, seed=0
     )
     paths = {"rna": folder / "rna.h5ad", "atac": folder / "atac.h5ad", "model": folder / "m.pt"}

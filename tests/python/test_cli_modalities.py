@@ -12,7 +12,9 @@ import pytest
 import scipy.sparse as sp
 
 import scpairing as scp
-from scpairing import _output, _small_bridge, cli, report
+from scpairing import _output, cli
+from scpairing import evaluation as report
+from scpairing.model import _small_bridge
 
 
 def _one_error_line(err: str) -> str:
@@ -150,15 +152,15 @@ def test_missing_metrics_are_explained_not_nan(capsys):
 def test_rare_label_classes_are_pooled_and_named():
     labels = np.array(["T"] * 20 + ["B"] * 20 + ["HSC", "Plasma cell"])
     with pytest.warns(UserWarning, match=r"obs\['cell_type'\]: 2 classes .*'HSC', 'Plasma cell'"):
-        bridge, query = scp.datasets.bridge_query_split(
+        bridge, query = scp.evaluation.bridge_query_split(
             labels.size, labels, bridge_fraction=0.5, seed=0, what="obs['cell_type']"
         )
     assert bridge.size + query.size == labels.size
     with pytest.warns(UserWarning, match="random, not stratified"):
-        scp.datasets.bridge_query_split(10, np.arange(10) % 5, bridge_fraction=0.3, seed=0)
+        scp.evaluation.bridge_query_split(10, np.arange(10) % 5, bridge_fraction=0.3, seed=0)
     with warnings.catch_warnings():  # common labels: no warning, the split sklearn makes
         warnings.simplefilter("error")
-        scp.datasets.bridge_query_split(40, np.arange(40) % 4, seed=0)
+        scp.evaluation.bridge_query_split(40, np.arange(40) % 4, seed=0)
 
 
 def _unit(x):

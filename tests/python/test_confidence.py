@@ -10,7 +10,8 @@ import torch
 
 import scpairing as scp
 from conftest import make_paired_representations
-from scpairing import _confidence, losses
+from scpairing import _confidence
+from scpairing.model import _losses as losses
 
 REDUCTIONS = {"rna": "X_rep", "atac": "X_rep"}
 

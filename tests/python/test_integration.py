@@ -11,7 +11,7 @@ def test_held_out_query_embeds_far_better_than_random(snare):
     cells = np.sort(rng.choice(rna.n_obs, 3000, replace=False))
     rna, atac = rna[cells].copy(), atac[cells].copy()
     labels = rna.obs["cell_type"].to_numpy()
-    bridge, query = scp.datasets.bridge_query_split(rna.n_obs, labels, bridge_fraction=0.3)
+    bridge, query = scp.evaluation.bridge_query_split(rna.n_obs, labels, bridge_fraction=0.3)
 
     model = scp.ScPairing({"rna": rna[bridge], "atac": atac[bridge]}, seed=0)
     model.train(max_epochs=30, progress=False)

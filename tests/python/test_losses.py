@@ -6,7 +6,7 @@ import torch
 from power_spherical import PowerSpherical
 from torch.nn import functional as F
 
-from scpairing import losses
+from scpairing.model import _losses as losses
 
 
 def unit(x: torch.Tensor) -> torch.Tensor:

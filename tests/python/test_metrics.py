@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from scipy import stats
 from sklearn.neighbors import NearestNeighbors
 
-from scpairing import metrics
+from scpairing import evaluation, metrics
 
 
 def _unit(z: np.ndarray) -> np.ndarray:
@@ -380,9 +380,9 @@ def test_impute_knn_hand_computed():
     z_ref = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
     values = np.array([[1.0, 0.0], [3.0, 0.0], [0.0, 5.0], [0.0, 7.0]])
     z_source = np.array([[1.0, 0.05], [0.05, 1.0]])
-    dense = metrics.impute_knn(z_source, z_ref, values, k=2)
+    dense = evaluation.impute_knn(z_source, z_ref, values, k=2)
     np.testing.assert_allclose(dense, [[2.0, 0.0], [0.0, 6.0]])
-    sparse = metrics.impute_knn(z_source, z_ref, sp.csr_matrix(values), k=2)
+    sparse = evaluation.impute_knn(z_source, z_ref, sp.csr_matrix(values), k=2)
     assert sp.issparse(sparse)
     np.testing.assert_allclose(sparse.toarray(), dense)
 
@@ -390,8 +390,8 @@ def test_impute_knn_hand_computed():
 def test_impute_knn_rejects_bad_input():
     z = np.eye(3)
     with pytest.raises(ValueError, match="reference_values"):
-        metrics.impute_knn(z, z, np.ones((2, 4)))
+        evaluation.impute_knn(z, z, np.ones((2, 4)))
     with pytest.raises(ValueError, match="`k`"):
-        metrics.impute_knn(z, z, np.ones((3, 4)), k=4)
+        evaluation.impute_knn(z, z, np.ones((3, 4)), k=4)
     with pytest.raises(TypeError, match="reference_values"):
-        metrics.impute_knn(z, z, [[1.0]] * 3)
+        evaluation.impute_knn(z, z, [[1.0]] * 3)

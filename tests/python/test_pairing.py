@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from scpairing._matching import EPS_COLD, EPS_WARM, UNASSIGNED, _Graph, auction
-from scpairing._neighbors import ClusterIndex
 from scpairing.bridge import bridge_pair, pair_queries
 from scpairing.pairing import Pairing, pair, pair_three
+from scpairing.pairing._auction import EPS_COLD, EPS_WARM, UNASSIGNED, _Graph, auction
+from scpairing.pairing._index import ClusterIndex
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -152,7 +152,7 @@ def test_approximate_probe_covers_all_cells_and_stays_close_to_exact():
 
 
 def test_sampled_bound_is_unbiased_for_a_row_sample(monkeypatch):
-    import scpairing._matching as matching
+    import scpairing.pairing._auction as matching
 
     z1, z2, _, _ = clustered(1500, 1300, seed=3)
     exact = pair(z1, z2, 0.8, method="exact")

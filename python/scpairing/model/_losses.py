@@ -1,12 +1,56 @@
-"""Loss terms of the contrastive hyperspherical VAE, as pure functions of tensors."""
+"""Loss terms of the contrastive hyperspherical VAE, as pure functions of tensors, and their
+weights (:class:`LossWeights`). A new term is a function here, a weight field here and one line
+in :meth:`scpairing.model.CLIPVAE.loss_terms`."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from itertools import combinations
 
 import torch
 from power_spherical import HypersphericalUniform, PowerSpherical
 from torch.nn import functional as F
+
+from .._validate import check_number, check_option_names
+
+
+@dataclass
+class LossWeights:
+    """Weights of the loss terms (the functions of this module); each a finite number >= 0."""
+
+    reconstruction: float = 1.0
+    kl: float = 1e-3
+    clip: float = 1.0
+    alignment: float = 1.0
+    centering: float = 0.0
+    modality_adversarial: float = 0.1
+    batch_adversarial: float = 0.1
+    counts: float = 1.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            setattr(self, f.name, check_number(getattr(self, f.name), f"weights.{f.name}", low=0))
+
+    @classmethod
+    def from_dict(cls, values: Mapping, base: LossWeights | None = None) -> LossWeights:
+        """Weights from a dict of some of them; the others come from ``base`` (or the defaults).
+
+        Unknown names raise a ``TypeError`` listing the valid ones.
+        """
+        if not isinstance(values, Mapping):
+            raise TypeError(
+                f"`weights` must be a dict {{term: weight}} or a LossWeights; got "
+                f"{type(values).__name__}."
+            )
+        check_option_names(values, [f.name for f in fields(cls)], "weights")
+        merged = asdict(base) if base is not None else {}
+        merged.update(values)
+        return cls(**merged)
+
+    def weighted_sum(self, terms: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The total loss: each term times its weight."""
+        return sum(getattr(self, name) * value for name, value in terms.items())
 
 
 def clip_loss(z1: torch.Tensor, z2: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:

@@ -142,11 +142,11 @@ def overfit_message(report: dict[str, float] | None) -> str | None:
 
 def check(model: Any, config: Any) -> dict[str, float] | None:
     """:func:`generalisation` of a just-trained ``model`` on its own bridge (the training split
-    of :func:`scpairing.train.split_validation`, as in training); at most 2,000 validation
+    of :func:`scpairing.model._train.split_validation`, as in training); at most 2,000 validation
     cells are used."""
     import torch
 
-    from .train import split_validation
+    from ._train import split_validation
 
     n_cells = next(iter(model._bridge.values())).shape[0]
     train_idx, val_idx = split_validation(n_cells, config.validation_fraction, model.seed)
@@ -165,7 +165,7 @@ def check(model: Any, config: Any) -> dict[str, float] | None:
 def warn_if_overfit(validation: dict | None, where: str, stacklevel: int = 3) -> None:
     """Raise the small-bridge ``UserWarning`` (see :func:`overfit_message`) when it applies and
     the no-signal warning (:mod:`scpairing._confidence`) does not."""
-    from . import _confidence
+    from .. import _confidence
 
     if not validation or _confidence.no_signal_message(validation) is not None:
         return

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from sklearn.cluster import KMeans
 
-from ._device import default_device
+from .._device import default_device
 
 # Entries of one similarity block; 2**24 float32 = 64 MiB, which bounds the search memory.
 BLOCK_ENTRIES = 2**24

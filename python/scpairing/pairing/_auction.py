@@ -28,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
 
-from ._neighbors import ClusterIndex
+from ._index import ClusterIndex
 
 UNASSIGNED = -1
 DUMMY = -2

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import anndata as ad
@@ -13,33 +12,15 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
-from . import _confidence, _small_bridge, _validate, pp
-from ._device import default_device
-from .module import CLIPVAE
-from .train import TrainConfig, local_torch_rng, split_validation, train_module
+from .. import _confidence, _validate, pp
+from .._device import default_device
+from . import _io, _small_bridge
+from ._module import CLIPVAE
+from ._train import TrainConfig, local_torch_rng, split_validation, train_module
 
 # Fewest bridge cells the model trains on; the reductions fitted on the bridge may need more
 # (the defaults: RNA PCA 51, ATAC LSI 202), which ScPairing checks before fitting anything.
 MIN_CELLS = 32
-_PAYLOAD_KEYS = (
-    "format",
-    "version",
-    "config",
-    "train_config",
-    "modalities",
-    "input_dims",
-    "input_mean",
-    "input_scale",
-    "reductions",
-    "batch_key",
-    "batch_categories",
-    "count_features",
-    "history",
-    "is_trained",
-    "state_dict",
-)
-_FILE_FORMAT = "scpairing.ScPairing"
-_FILE_VERSION = 1
 
 
 def _environment() -> dict[str, Any]:
@@ -62,33 +43,6 @@ def _environment() -> dict[str, Any]:
             "scikit-learn": str(sklearn.__version__),
         },
     }
-
-
-def _numpy_to_torch(value: Any) -> Any:
-    """Make a reduction state loadable with ``torch.load(weights_only=True)``."""
-    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
-        return {"__ndarray__": torch.from_numpy(np.ascontiguousarray(value))}
-    if isinstance(value, np.ndarray):
-        return {"__strarray__": [str(v) for v in value]}
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Mapping):
-        return {k: _numpy_to_torch(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_numpy_to_torch(v) for v in value]
-    return value
-
-
-def _torch_to_numpy(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        if "__ndarray__" in value:
-            return value["__ndarray__"].numpy()
-        if "__strarray__" in value:
-            return np.asarray(value["__strarray__"], dtype=object)
-        return {k: _torch_to_numpy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_torch_to_numpy(v) for v in value]
-    return value
 
 
 class ScPairing:
@@ -137,7 +91,7 @@ class ScPairing:
         and protein, Bernoulli for ATAC), enabling cross-modal :meth:`predict`. Counts are read
         from the layer the modality's reduction uses, else ``X``. Not for ``"other"``.
     train_config
-        :class:`scpairing.train.TrainConfig` or a dict of its fields (loss weights included).
+        :class:`scpairing.model.TrainConfig` or a dict of its fields (loss weights included).
     device
         ``"cuda"``, ``"cpu"`` or None (CUDA when available).
     allow_non_integer
@@ -195,45 +149,85 @@ class ScPairing:
             raise ValueError(
                 f"`data` has {n_cells} cells; at least {MIN_CELLS} are needed to train."
             )
-        self._reductions = self._fit_reductions(modalities, reductions, allow_non_integer)
+        fitted = self._fit_reductions(modalities, reductions, allow_non_integer)
         inputs = {
-            m: self._representation(adata, m, f"data[{m!r}]") for m, adata in modalities.items()
+            m: _representation(fitted[m], adata, m, f"data[{m!r}]")
+            for m, adata in modalities.items()
         }
-        self._input_mean = {m: x.mean(0) for m, x in inputs.items()}
-        # One scalar per modality keeps the relative variance of the components (PCA/LSI order).
-        self._input_scale = {m: float(np.sqrt(x.var(0).mean()) or 1.0) for m, x in inputs.items()}
-
-        self.batch_key = batch_key
-        batch_codes, self.batch_categories = None, []
+        batch_codes, batch_categories = None, []
         if batch_key is not None:
             first = next(iter(modalities.values()))
             batch_codes = _validate.check_labels(first, batch_key, "batch_key")
-            self.batch_categories = [
+            batch_categories = [
                 str(c) for c in first.obs[batch_key].astype("category").cat.categories
             ]
-
-        self.config = {
-            "latent_dim": int(latent_dim),
-            "seed": seed,
-            "n_hidden": int(n_hidden),
-            "n_layers": int(n_layers),
-            "dropout": float(dropout),
-        }
-        self.train_config = train_config
-        self.device = device
-        self._bridge_counts = (
-            self._bridge_count_matrices(modalities, allow_non_integer) if count_decoders else {}
+        bridge_counts = (
+            _bridge_count_matrices(modalities, fitted, allow_non_integer) if count_decoders else {}
         )
-        self._count_features = {m: list(modalities[m].var_names) for m in self._bridge_counts}
-        self.module = self._build_module({m: x.shape[1] for m, x in inputs.items()})
+        state = _io.ModelState(
+            config={
+                "latent_dim": int(latent_dim),
+                "seed": seed,
+                "n_hidden": int(n_hidden),
+                "n_layers": int(n_layers),
+                "dropout": float(dropout),
+            },
+            train_config=train_config,
+            reductions=fitted,
+            input_mean={m: x.mean(0) for m, x in inputs.items()},
+            # One scalar per modality keeps the relative variance of the components.
+            input_scale={m: float(np.sqrt(x.var(0).mean()) or 1.0) for m, x in inputs.items()},
+            batch_key=batch_key,
+            batch_categories=batch_categories,
+            count_features={m: list(modalities[m].var_names) for m in bridge_counts},
+            history=[],
+            is_trained=False,
+            # Thread counts of the reductions' fit (BLAS) and, after train(), of training.
+            reproducibility={"seed": seed, "device": str(device), **_environment()},
+            validation=None,
+        )
+        self._set_up(state, {m: x.shape[1] for m, x in inputs.items()}, device)
         self._bridge = {m: self._scale(x, m) for m, x in inputs.items()}
         self._bridge_batch = batch_codes
-        self.history: list[dict[str, float]] = []
+        self._bridge_counts = bridge_counts
+
+    def _set_up(self, state: _io.ModelState, input_dims: dict[str, int], device: torch.device):
+        """Every attribute of a model, from a new bridge (``__init__``) or a file (:meth:`load`).
+
+        Leaves the model without bridge data (it can embed, not train); ``__init__`` adds it.
+        """
+        self.config = state.config
+        self.train_config = state.train_config
+        self._reductions = state.reductions
+        self._input_mean = state.input_mean
+        self._input_scale = state.input_scale
+        self.batch_key = state.batch_key
+        self.batch_categories = state.batch_categories
+        self._count_features = state.count_features
+        self.history = state.history
+        self.is_trained = state.is_trained
+        self.reproducibility = state.reproducibility
         # Filled by train(): held-out AUC / FOSCTTM and the similarity calibration.
-        self.validation: dict[str, Any] | None = None
-        self.is_trained = False
-        # Thread counts of the reductions' fit (BLAS) and, after train(), of training (torch).
-        self.reproducibility = {"seed": seed, "device": str(self.device), **_environment()}
+        self.validation = state.validation
+        self.device = device
+        self.module = self._build_module(input_dims)
+        self._bridge, self._bridge_batch, self._bridge_counts = {}, None, {}
+
+    def _state(self) -> _io.ModelState:
+        return _io.ModelState(
+            config=self.config,
+            train_config=self.train_config,
+            reductions=self._reductions,
+            input_mean=self._input_mean,
+            input_scale=self._input_scale,
+            batch_key=self.batch_key,
+            batch_categories=self.batch_categories,
+            count_features=self._count_features,
+            history=self.history,
+            is_trained=self.is_trained,
+            reproducibility=self.reproducibility,
+            validation=self.validation,
+        )
 
     # ------------------------------------------------------------------ properties
     @property
@@ -267,7 +261,7 @@ class ScPairing:
 
     def __repr__(self) -> str:
         state = f"trained {len(self.history)} epochs" if self.is_trained else "untrained"
-        validation = getattr(self, "validation", None) or {}
+        validation = self.validation or {}
         if np.isfinite(validation.get("auc", np.nan)):
             flag = "" if _confidence.no_signal_message(validation) is None else " - NO SIGNAL"
             state += (
@@ -367,21 +361,6 @@ class ScPairing:
             for m, spec in planned.items()
         }
 
-    def _bridge_count_matrices(
-        self, modalities: dict[str, ad.AnnData], allow_non_integer: bool = False
-    ) -> dict[str, sp.csr_matrix]:
-        counts = {}
-        for m, adata in modalities.items():
-            if m == "other":
-                continue
-            layer = getattr(self._reductions[m], "layer", None)
-            values = pp.read_counts(
-                adata, layer, f"data[{m!r}]", allow_non_integer=allow_non_integer, kind=m
-            )
-            _validate.check_unique_names(adata.var_names, f"data[{m!r}].var_names", "feature")
-            counts[m] = sp.csr_matrix(values, dtype=np.float32)
-        return counts
-
     def _count_decoder_specs(self) -> dict[str, tuple[int, str]]:
         return {
             m: (len(names), "bernoulli" if m == "atac" else "nb")
@@ -395,23 +374,14 @@ class ScPairing:
         argname: str,
         allow_non_integer: bool | None = None,
     ) -> np.ndarray:
-        spec = self._reductions[modality]
-        if isinstance(spec, str):
-            x = _validate.get_obsm(adata, spec, argname)
-            where = f"`{argname}.obsm[{spec!r}]`"
-        else:
-            reduced = spec._transform_named(adata, argname, allow_non_integer=allow_non_integer)
-            x = _validate.check_matrix_2d(reduced, f"{argname} (reduced)")
-            where = f"The reduction of `{argname}`"
-        if x.shape[1] == 0:
-            raise ValueError(f"{where} has no columns; expected the {modality} representation.")
-        expected = self.input_dims.get(modality) if hasattr(self, "_input_mean") else None
-        if expected is not None and x.shape[1] != expected:
-            raise ValueError(
-                f"{where} has {x.shape[1]} columns but the model was trained on {expected} for "
-                f"{modality!r}; the query must be in the same space as the bridge's {spec!r}."
-            )
-        return x
+        return _representation(
+            self._reductions[modality],
+            adata,
+            modality,
+            argname,
+            allow_non_integer,
+            expected_width=self.input_dims[modality],
+        )
 
     def _scale(self, x: np.ndarray, modality: str) -> np.ndarray:
         return ((x - self._input_mean[modality]) / self._input_scale[modality]).astype(np.float32)
@@ -443,7 +413,7 @@ class ScPairing:
         progress
             Show a tqdm progress bar.
         **options
-            Any other :class:`scpairing.train.TrainConfig` field for this run
+            Any other :class:`scpairing.model.TrainConfig` field for this run
             (``batch_size``, ``lr``, ``patience`` ...), checked as there. ``weights`` may name
             some loss terms only (``weights={"kl": 0.01}``): they are merged into the model's
             configured weights. Unknown names raise a ``TypeError``.
@@ -503,7 +473,7 @@ class ScPairing:
     def no_signal(self) -> str | None:
         """Why this model cannot pair (its validation AUC is below 0.6), or None when it can
         or was not validated; :func:`scpairing.bridge_pair` warns with this text."""
-        return _confidence.no_signal_message(getattr(self, "validation", None))
+        return _confidence.no_signal_message(self.validation)
 
     def pair_confidence(
         self,
@@ -519,7 +489,7 @@ class ScPairing:
         calibration for the two modalities (trained before it existed, or too few cells).
         """
         values = _confidence.calibrated(
-            getattr(self, "validation", None) or {},
+            self.validation or {},
             modality1,
             modality2,
             np.asarray(similarity, dtype=np.float64),
@@ -659,95 +629,75 @@ class ScPairing:
         Only a trained model is saved (an untrained one would embed at random).
         """
         self._check_trained("be saved")
-        reductions = {
-            m: {"obsm_key": spec} if isinstance(spec, str) else {"state": spec.to_state()}
-            for m, spec in self._reductions.items()
-        }
-        payload = {
-            "format": _FILE_FORMAT,
-            "version": _FILE_VERSION,
-            "config": self.config,
-            "train_config": self.train_config.to_dict(),
-            "modalities": self.modalities,
-            "input_dims": self.input_dims,
-            "input_mean": {m: torch.from_numpy(x) for m, x in self._input_mean.items()},
-            "input_scale": self._input_scale,
-            "reductions": _numpy_to_torch(reductions),
-            "batch_key": self.batch_key,
-            "batch_categories": self.batch_categories,
-            "count_features": self._count_features,
-            "history": self.history,
-            "is_trained": self.is_trained,
-            "state_dict": {k: v.detach().cpu() for k, v in self.module.state_dict().items()},
-            "reproducibility": getattr(self, "reproducibility", {}),
-            "validation": getattr(self, "validation", None),
-        }
-        torch.save(payload, Path(path))
+        _io.write(path, self._state(), self.modalities, self.module.state_dict())
 
     @classmethod
     def load(
         cls, path: str | os.PathLike, *, device: str | torch.device | None = None
     ) -> ScPairing:
-        """Load a model written by :meth:`save`; a GPU-trained model loads on a CPU-only machine."""
-        if not isinstance(path, (str, os.PathLike)):
-            raise TypeError(f"`path` must be a file path; got {type(path).__name__}.")
+        """Load a model written by :meth:`save`; a GPU-trained model loads on a CPU-only machine.
+
+        The loaded model embeds, predicts and pairs; it has no bridge data, so it cannot train.
+        """
         device = cls._check_device(device)
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"`path`: no file at {str(path)!r}.")
+        state, input_dims, state_dict = _io.read(path)
+        model = cls.__new__(cls)  # __init__ fits a bridge; both paths share _set_up
         try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:
-            # torch's own message advises retrying with weights_only=False, which would run
-            # whatever code a hostile file carries; it is deliberately not passed on.
-            raise ValueError(
-                f"`path`: {str(path)!r} is not a readable scpairing model file: not written by "
-                "ScPairing.save, corrupted or truncated, or holding objects a model file never "
-                f"holds ({type(error).__name__}); it was not loaded."
-            ) from None
-        if not isinstance(payload, dict) or payload.get("format") != _FILE_FORMAT:
-            raise ValueError(f"`path`: {str(path)!r} is not a scpairing model file.")
-        missing = [key for key in _PAYLOAD_KEYS if key not in payload]
-        if missing:
-            raise ValueError(
-                f"`path`: {str(path)!r} is an incomplete scpairing model file, missing the "
-                f"entries {missing}; it is corrupted or from an incompatible scpairing version."
-            )
-        if not _validate.is_integer(payload["version"]) or payload["version"] > _FILE_VERSION:
-            raise ValueError(
-                f"`path`: model file version {payload['version']!r} is newer than this "
-                f"scpairing supports ({_FILE_VERSION}); upgrade scpairing."
-            )
-        try:
-            return cls._from_payload(payload, device)
+            model._set_up(state, input_dims, device)
+            model.module.load_state_dict(state_dict)
         except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
             raise ValueError(
                 f"`path`: {str(path)!r} is not a valid scpairing model file ({error}); it is "
                 "corrupted or from an incompatible scpairing version."
             ) from None
-
-    @classmethod
-    def _from_payload(cls, payload: dict, device: torch.device) -> ScPairing:
-        model = cls.__new__(cls)
-        model.config = payload["config"]
-        model.train_config = TrainConfig.from_dict(payload["train_config"])
-        model.batch_key = payload["batch_key"]
-        model.batch_categories = payload["batch_categories"]
-        model.device = device
-        model._input_mean = {m: t.numpy() for m, t in payload["input_mean"].items()}
-        model._input_scale = payload["input_scale"]
-        reductions = _torch_to_numpy(payload["reductions"])
-        model._reductions = {
-            m: spec["obsm_key"] if "obsm_key" in spec else pp.reduction_from_state(spec["state"])
-            for m, spec in reductions.items()
-        }
-        model._count_features = payload["count_features"]
-        model.module = model._build_module(payload["input_dims"])
-        model.module.load_state_dict(payload["state_dict"])
         model.module.eval()
-        model._bridge, model._bridge_batch, model._bridge_counts = {}, None, {}
-        model.history = payload["history"]
-        model.is_trained = payload["is_trained"]
-        model.reproducibility = payload.get("reproducibility", {})  # absent in older files
-        model.validation = payload.get("validation")  # absent in older files
         return model
+
+
+def _representation(
+    spec: str | pp.Reduction,
+    adata: ad.AnnData,
+    modality: str,
+    argname: str,
+    allow_non_integer: bool | None = None,
+    expected_width: int | None = None,
+) -> np.ndarray:
+    """One modality's representation: the ``.obsm`` key read, or the fitted reduction applied.
+
+    ``ValueError`` when it has no columns or not ``expected_width`` (the trained encoder's).
+    """
+    if isinstance(spec, str):
+        x = _validate.get_obsm(adata, spec, argname)
+        where = f"`{argname}.obsm[{spec!r}]`"
+    else:
+        reduced = spec._transform_named(adata, argname, allow_non_integer=allow_non_integer)
+        x = _validate.check_matrix_2d(reduced, f"{argname} (reduced)")
+        where = f"The reduction of `{argname}`"
+    if x.shape[1] == 0:
+        raise ValueError(f"{where} has no columns; expected the {modality} representation.")
+    if expected_width is not None and x.shape[1] != expected_width:
+        raise ValueError(
+            f"{where} has {x.shape[1]} columns but the model was trained on {expected_width} "
+            f"for {modality!r}; the query must be in the same space as the bridge's {spec!r}."
+        )
+    return x
+
+
+def _bridge_count_matrices(
+    modalities: dict[str, ad.AnnData],
+    reductions: dict[str, str | pp.Reduction],
+    allow_non_integer: bool = False,
+) -> dict[str, sp.csr_matrix]:
+    """Float32 CSR counts per modality with a count decoder, read from the layer its reduction
+    reads (``X`` for an ``.obsm`` key)."""
+    counts = {}
+    for m, adata in modalities.items():
+        if m == "other":
+            continue
+        layer = getattr(reductions[m], "layer", None)
+        values = pp.read_counts(
+            adata, layer, f"data[{m!r}]", allow_non_integer=allow_non_integer, kind=m
+        )
+        _validate.check_unique_names(adata.var_names, f"data[{m!r}].var_names", "feature")
+        counts[m] = sp.csr_matrix(values, dtype=np.float32)
+    return counts

@@ -1,4 +1,4 @@
-"""Torch building blocks of the contrastive hyperspherical VAE (no AnnData here)."""
+"""Torch building blocks of the contrastive hyperspherical VAE and its loss (no AnnData here)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from power_spherical import PowerSpherical
 from torch import nn
 from torch.nn import functional as F
 
-from . import losses
+from . import _losses as losses
+from ._losses import LossWeights
 
 
 def mlp(n_in: int, n_out: int, *, n_hidden: int, n_layers: int, dropout: float) -> nn.Sequential:
@@ -192,3 +193,72 @@ class CLIPVAE(nn.Module):
 
     def decode(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
         return {m: self.decoders[m](z) for m in self.modalities}
+
+    # Terms that score the adversarial game rather than generalisation: left out of validation.
+    GAME_TERMS = frozenset({"modality_adversarial", "batch_adversarial"})
+
+    def loss_terms(
+        self,
+        inputs: dict[str, torch.Tensor],
+        targets: dict[str, torch.Tensor],
+        batch: torch.Tensor | None = None,
+        *,
+        sample: bool,
+        counts: dict[str, torch.Tensor] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Every loss term of one mini-batch, unweighted, by the name of its weight.
+
+        Parameters
+        ----------
+        inputs
+            Per modality, the (possibly augmented) representations the encoders read.
+        targets
+            Per modality, the clean representations the decoders reconstruct.
+        batch
+            Batch codes of the cells (adversarial batch term), or None.
+        sample
+            Decode a sample of the posterior (training) or its mean direction (validation).
+        counts
+            Per modality with a count decoder, dense counts of the same cells.
+        """
+        directions = self.directions(inputs)
+        posterior = self.posterior(inputs, directions)
+        z = posterior.rsample() if sample else posterior.loc
+        terms = {
+            "reconstruction": losses.reconstruction_loss(self.decode(z), targets),
+            "kl": losses.kl_to_uniform(posterior),
+            "clip": losses.multimodal_clip_loss(directions, self.logit_scale),
+            "alignment": losses.alignment_loss(directions),
+            "centering": losses.centering_loss(directions),
+        }
+        if counts:
+            terms["counts"] = sum(self.count_decoders[m].nll(z, c) for m, c in counts.items())
+        stacked = torch.cat([directions[m] for m in self.modalities])
+        n_cells = inputs[self.modalities[0]].shape[0]
+        modality_labels = torch.arange(len(self.modalities), device=stacked.device)
+        terms["modality_adversarial"] = losses.adversarial_loss(
+            self.modality_discriminator(stacked), modality_labels.repeat_interleave(n_cells)
+        )
+        if self.batch_discriminator is not None and batch is not None:
+            terms["batch_adversarial"] = losses.adversarial_loss(
+                self.batch_discriminator(stacked), batch.repeat(len(self.modalities))
+            )
+        return terms
+
+    def loss(
+        self,
+        inputs: dict[str, torch.Tensor],
+        targets: dict[str, torch.Tensor],
+        weights: LossWeights,
+        batch: torch.Tensor | None = None,
+        *,
+        sample: bool,
+        counts: dict[str, torch.Tensor] | None = None,
+        validation: bool = False,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The weighted total loss and its terms (see :meth:`loss_terms`); ``validation`` leaves
+        out the adversarial terms (:attr:`GAME_TERMS`)."""
+        terms = self.loss_terms(inputs, targets, batch, sample=sample, counts=counts)
+        if validation:
+            terms = {name: value for name, value in terms.items() if name not in self.GAME_TERMS}
+        return weights.weighted_sum(terms), terms

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from . import _confidence, _validate
-from ._matching import SparseMatch, edge_similarity, match_dense, match_sparse
+from .. import _confidence, _validate
+from ._auction import SparseMatch, edge_similarity, match_dense, match_sparse
 
 METHODS = ("auto", "exact", "sparse")
 # "auto" solves exactly up to this many matrix entries (2000 x 2000 cells: about 0.1 GB, < 1 s).
