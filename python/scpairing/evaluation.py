@@ -302,14 +302,7 @@ def evaluate_held_out(
     from .model import ScPairing
     from .pairing import pair
 
-    check_anndata(rna, "rna")
-    check_anndata(atac, "atac")
-    if rna.n_obs != atac.n_obs or not (rna.obs_names == atac.obs_names).all():
-        raise ValueError(
-            "`rna` and `atac` must hold the same cells in the same order (paired data)."
-        )
-    labels = check_labels(rna, label_key, "label_key")
-    label_names = np.asarray(rna.obs[label_key].astype("category").cat.categories, dtype=str)
+    labels, label_names = _check_paired(rna, atac, label_key)
 
     # Split on the label names, so that warnings about rare classes name them.
     where = f"obs[{label_key!r}]"
@@ -365,42 +358,74 @@ def evaluate_held_out(
         )
 
     if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        files = {
-            "embedding": pl.embedding(
-                {"rna": z_rna, "atac": z_atac},
-                {"rna": label_names[labels_q], "atac": label_names[labels_q]},
-                path=out / "embedding.png",
-                seed=seed,
-                title="held-out query in the shared space",
-            ),
-            "similarity": pl.similarity_histogram(
-                {
-                    "matched pairs": same.similarity,
-                    "true partners": np.einsum("ij,ij->i", z_rna, z_atac),
-                },
-                cutoff,
-                path=out / "pair_similarity.png",
-                title="query pairing (same cells)",
-            ),
-        }
-        if tables:
-            files["correlation"] = pl.correlation_distributions(
-                tables, path=out / "gene_peak_correlation.png"
-            )
         paired = bridge_pair(model, {"rna": rna_q[half_a], "atac": atac_q[half_b]}, cutoff=cutoff)
-        files["paired"] = out / "paired.h5mu"
-        write_h5mu(paired, files["paired"])  # mudata's future default, no FutureWarning
         result["paired_file"] = _paired_summary(paired, half_a.size, half_b.size)
-        files["model"] = out / "model.pt"
-        model.save(files["model"])
-        files["metrics"] = out / "metrics.json"
-        files["report"] = out / "report.md"
-        result["files"] = {name: str(path) for name, path in files.items()}
-        files["metrics"].write_text(json.dumps(result, indent=2, default=float))
-        files["report"].write_text(_markdown(result))
+        texts = label_names[labels_q]
+        _write_outputs(Path(out_dir), result, model, paired, z_rna, z_atac, texts, same, tables)
     return result
+
+
+def _check_paired(
+    rna: ad.AnnData, atac: ad.AnnData, label_key: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Label codes of paired ``rna`` / ``atac`` and the label names the codes index."""
+    check_anndata(rna, "rna")
+    check_anndata(atac, "atac")
+    if rna.n_obs != atac.n_obs or not (rna.obs_names == atac.obs_names).all():
+        raise ValueError(
+            "`rna` and `atac` must hold the same cells in the same order (paired data)."
+        )
+    labels = check_labels(rna, label_key, "label_key")
+    label_names = np.asarray(rna.obs[label_key].astype("category").cat.categories, dtype=str)
+    return labels, label_names
+
+
+def _write_outputs(
+    out: Path,
+    result: dict[str, Any],
+    model: Any,
+    paired: Any,
+    z_rna: np.ndarray,
+    z_atac: np.ndarray,
+    labels: np.ndarray,
+    same: Any,
+    tables: Mapping[str, Any],
+) -> None:
+    """Plots, the paired dataset, the model, ``metrics.json`` and ``report.md`` in ``out``;
+    ``result["files"]`` lists them."""
+    out.mkdir(parents=True, exist_ok=True)
+    cutoff, seed = result["cutoff"], result["seed"]
+    files = {
+        "embedding": pl.embedding(
+            {"rna": z_rna, "atac": z_atac},
+            {"rna": labels, "atac": labels},
+            path=out / "embedding.png",
+            seed=seed,
+            title="held-out query in the shared space",
+        ),
+        "similarity": pl.similarity_histogram(
+            {
+                "matched pairs": same.similarity,
+                "true partners": np.einsum("ij,ij->i", z_rna, z_atac),
+            },
+            cutoff,
+            path=out / "pair_similarity.png",
+            title="query pairing (same cells)",
+        ),
+    }
+    if tables:
+        files["correlation"] = pl.correlation_distributions(
+            tables, path=out / "gene_peak_correlation.png"
+        )
+    files["paired"] = out / "paired.h5mu"
+    write_h5mu(paired, files["paired"])  # mudata's future default, no FutureWarning
+    files["model"] = out / "model.pt"
+    model.save(files["model"])
+    files["metrics"] = out / "metrics.json"
+    files["report"] = out / "report.md"
+    result["files"] = {name: str(path) for name, path in files.items()}
+    files["metrics"].write_text(json.dumps(result, indent=2, default=float))
+    files["report"].write_text(_markdown(result))
 
 
 def _confidence_summary(

@@ -21,7 +21,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -334,6 +334,39 @@ def read_seurat(path: str | os.PathLike, *, modalities: Mapping[str, str] | None
     path = _check_path(path, "path", exists=True)
     if modalities is not None and not isinstance(modalities, Mapping):
         raise TypeError("`modalities` must be None or a dict {assay: modality}.")
+    ro = _r()["ro"]
+    parts = _read_seurat_parts(path)
+    meta = _frame(_get(parts, "meta"))
+    cells = pd.Index([str(c) for c in meta.index])
+    meta.index = cells
+    assays = _get(parts, "assays")
+    mod_of = _modality_of_assays(_names(assays), modalities)
+    mods = {name: _read_assay(_get(assays, assay), meta, ro) for assay, name in mod_of.items()}
+    reductions_record, global_obsm = _read_reductions(
+        _get(parts, "reductions"), cells, mod_of, mods
+    )
+    uns, skipped = _read_misc(_get(parts, "misc"))
+
+    state_random = __import__("random").getstate()
+    with md.set_options(pull_on_update=False):
+        mdata = md.MuData(mods)
+    __import__("random").setstate(state_random)
+    mdata.obs = meta.copy()
+    for key, value in global_obsm.items():
+        mdata.obsm[key] = value
+    mdata.uns.update(uns)
+    mdata.uns["seurat"] = {
+        "assays": {name: assay for assay, name in mod_of.items()},
+        "default_assay": str(_get(parts, "default.assay")[0]),
+        "reductions": reductions_record,
+        "skipped_assays": _strings(_get(parts, "skipped")),
+        "skipped_misc": skipped,
+    }
+    return mdata
+
+
+def _read_seurat_parts(path: Path) -> Any:
+    """The plain parts (R list) of the Seurat object saved at ``path``."""
     state = _r()
     ro, fn = state["ro"], state["fn"]
     with _default(ro):
@@ -346,15 +379,15 @@ def read_seurat(path: str | os.PathLike, *, modalities: Mapping[str, str] | None
                 f"`path`: '{path}' holds an R object of class {'/'.join(obj.rclass)}, "
                 "not a Seurat object."
             )
-        parts = fn[".seurat_parts"](obj)
-    meta = _frame(_get(parts, "meta"))
-    cells = pd.Index([str(c) for c in meta.index])
-    meta.index = cells
-    default_assay = str(_get(parts, "default.assay")[0])
+        return fn[".seurat_parts"](obj)
 
-    assays = _get(parts, "assays")
+
+def _modality_of_assays(
+    assays: Sequence[str], modalities: Mapping[str, str] | None
+) -> dict[str, str]:
+    """``{assay: modality}``: as given, else by the default names (see :func:`read_seurat`)."""
     mod_of: dict[str, str] = {}
-    for assay in _names(assays):
+    for assay in assays:
         if modalities is not None and assay in modalities:
             name = str(modalities[assay])
         else:
@@ -364,43 +397,50 @@ def read_seurat(path: str | os.PathLike, *, modalities: Mapping[str, str] | None
         if name in mod_of.values():
             raise ValueError(f"`modalities`: two assays map to the modality {name!r}.")
         mod_of[assay] = name
+    return mod_of
 
-    mods: dict[str, ad.AnnData] = {}
-    for assay, name in mod_of.items():
-        parts_a = _get(assays, assay)
-        counts = _get(parts_a, "counts")
-        features = [str(f) for f in ro.r("rownames")(counts)]
-        x = sp.csr_matrix(_py(counts).T, dtype=np.float32)
-        table = _get(parts_a, "features")
-        var = _frame(table) if table is not None else pd.DataFrame()
-        if len(var) != len(features):
-            var = pd.DataFrame(index=features)
-        var.index = pd.Index(features)
-        adata = ad.AnnData(X=x, obs=meta.copy(), var=var)
-        data = _get(parts_a, "data")
-        if data is not None:
-            adata.layers["data"] = sp.csr_matrix(_py(data).T, dtype=np.float32)
-        mods[name] = adata
 
-    reductions_record: dict[str, dict[str, Any]] = {}
+def _read_assay(parts: Any, meta: pd.DataFrame, ro: Any) -> ad.AnnData:
+    """One assay's counts (``X``), ``data`` (layer) and feature table (``var``)."""
+    counts = _get(parts, "counts")
+    features = [str(f) for f in ro.r("rownames")(counts)]
+    x = sp.csr_matrix(_py(counts).T, dtype=np.float32)
+    table = _get(parts, "features")
+    var = _frame(table) if table is not None else pd.DataFrame()
+    if len(var) != len(features):
+        var = pd.DataFrame(index=features)
+    var.index = pd.Index(features)
+    adata = ad.AnnData(X=x, obs=meta.copy(), var=var)
+    data = _get(parts, "data")
+    if data is not None:
+        adata.layers["data"] = sp.csr_matrix(_py(data).T, dtype=np.float32)
+    return adata
+
+
+def _read_reductions(
+    reductions: Any, cells: pd.Index, mod_of: Mapping[str, str], mods: Mapping[str, ad.AnnData]
+) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
+    """Each reduction into its assay's modality (``obsm``, loadings in ``varm``), or into the
+    returned global ``obsm``; and the record :func:`write_seurat` needs to write it back."""
+    ro = _r()["ro"]
+    records: dict[str, dict[str, Any]] = {}
     global_obsm: dict[str, np.ndarray] = {}
-    reductions = _get(parts, "reductions")
     for red in _names(reductions):
-        parts_r = _get(reductions, red)
-        emb_r = _get(parts_r, "embeddings")
+        parts = _get(reductions, red)
+        emb_r = _get(parts, "embeddings")
         embeddings = np.array(_py(emb_r), dtype=np.float64)
         emb_cells = [str(c) for c in ro.r("rownames")(emb_r)]
         if emb_cells != list(cells):
             order = pd.Index(emb_cells).get_indexer(cells)
             if (order < 0).any():
                 warnings.warn(
-                    f"read_seurat: reduction {red!r} lacks some cells; not read.", stacklevel=2
+                    f"read_seurat: reduction {red!r} lacks some cells; not read.", stacklevel=3
                 )
                 continue
             embeddings = embeddings[order]
-        assay = str(_get(parts_r, "assay")[0]) if _get(parts_r, "assay") is not None else ""
-        record: dict[str, Any] = {"key": str(_get(parts_r, "key")[0]), "assay": assay}
-        stdev = _get(parts_r, "stdev")
+        assay = str(_get(parts, "assay")[0]) if _get(parts, "assay") is not None else ""
+        record: dict[str, Any] = {"key": str(_get(parts, "key")[0]), "assay": assay}
+        stdev = _get(parts, "stdev")
         if stdev is not None:
             # Copies: np.asarray() of an R vector is a view into memory R may free.
             record["stdev"] = np.array(list(stdev), dtype=np.float64)
@@ -408,48 +448,41 @@ def read_seurat(path: str | os.PathLike, *, modalities: Mapping[str, str] | None
         if assay in mod_of:
             adata = mods[mod_of[assay]]
             adata.obsm[key] = embeddings
-            loadings_r = _get(parts_r, "loadings")
-            if loadings_r is not None:
-                loaded = [str(f) for f in ro.r("rownames")(loadings_r)]
-                index = adata.var_names.get_indexer(loaded)
-                keep = index >= 0
-                full = np.zeros((adata.n_vars, embeddings.shape[1]))
-                full[index[keep]] = np.asarray(_py(loadings_r), dtype=np.float64)[keep]
-                varm_key = _LOADINGS_KEY.get(red, key)
-                adata.varm[varm_key] = full
-                record["varm"] = varm_key
-                record["loaded_features"] = [f for f, k in zip(loaded, keep, strict=True) if k]
+            loadings = _get(parts, "loadings")
+            if loadings is not None:
+                record.update(_read_loadings(adata, loadings, _LOADINGS_KEY.get(red, key), ro))
             record["modality"] = mod_of[assay]
         else:
             global_obsm[key] = embeddings
-        reductions_record[red] = record
+        records[red] = record
+    return records, global_obsm
 
+
+def _read_loadings(adata: ad.AnnData, loadings: Any, varm_key: str, ro: Any) -> dict[str, Any]:
+    """Feature loadings into ``adata.varm[varm_key]`` (0 for features without); the record."""
+    loaded = [str(f) for f in ro.r("rownames")(loadings)]
+    index = adata.var_names.get_indexer(loaded)
+    keep = index >= 0
+    full = np.zeros((adata.n_vars, np.asarray(_py(loadings)).shape[1]))
+    full[index[keep]] = np.asarray(_py(loadings), dtype=np.float64)[keep]
+    adata.varm[varm_key] = full
+    return {
+        "varm": varm_key,
+        "loaded_features": [f for f, k in zip(loaded, keep, strict=True) if k],
+    }
+
+
+def _read_misc(misc: Any) -> tuple[dict[str, Any], list[str]]:
+    """``Misc()``'s plain entries by their ``uns`` names, and the names of those skipped."""
     uns: dict[str, Any] = {}
     skipped: list[str] = []
-    misc = _get(parts, "misc")
     for key in _names(misc) if misc is not None else []:
         ok, value = _misc_to_py(misc.rx2(key))
         if ok and value is not None:
             uns[_UNS_OF_MISC.get(key, key)] = value
         else:
             skipped.append(key)
-
-    state_random = __import__("random").getstate()
-    with md.set_options(pull_on_update=False):
-        mdata = md.MuData(mods)
-    __import__("random").setstate(state_random)
-    mdata.obs = meta.copy()
-    for key, value in global_obsm.items():
-        mdata.obsm[key] = value
-    mdata.uns.update(uns)
-    mdata.uns["seurat"] = {
-        "assays": {name: assay for assay, name in mod_of.items()},
-        "default_assay": default_assay,
-        "reductions": reductions_record,
-        "skipped_assays": _strings(_get(parts, "skipped")),
-        "skipped_misc": skipped,
-    }
-    return mdata
+    return uns, skipped
 
 
 # --------------------------------------------------------------------------------------------
@@ -577,25 +610,10 @@ def write_seurat(
     ``Misc(object, "scPairing_unpaired")``, ``uns["scpairing"]`` ->
     ``Misc(object, "scPairing_pairing")``, other plain ``uns`` entries by name.
     """
-    import mudata as md
-    import rpy2.rinterface as ri
-
-    if not isinstance(mdata, md.MuData):
-        raise TypeError(f"`mdata` must be a MuData; got {type(mdata).__name__}.")
+    _check_seurat_cells(mdata)
     path = _check_path(path, "path", exists=False)
     if not isinstance(project, str) or not project:
         raise TypeError("`project` must be a non-empty string.")
-    if not mdata.mod:
-        raise ValueError("`mdata` has no modalities.")
-    cells = mdata.obs_names
-    if not cells.is_unique:
-        raise ValueError("`mdata` has duplicate cell names; Seurat needs unique cell names.")
-    for name, adata in mdata.mod.items():
-        if adata.n_obs != len(cells) or not (adata.obs_names == cells).all():
-            raise ValueError(
-                f"`mdata[{name!r}]` does not hold the MuData's cells in the same order; a Seurat "
-                "object keeps every assay on the same cells."
-            )
     state = _r()
     ro, fn = state["ro"], state["fn"]
     record = dict(mdata.uns.get("seurat", {}) or {})
@@ -608,8 +626,64 @@ def write_seurat(
     default = str(record.get("default_assay", "RNA"))
     first = [m for m in order if assay_of[m] == default][:1] or order[:1]
     order = first + [m for m in order if m not in first]
-    cell_names = ro.StrVector([str(c) for c in cells])
+    counts, data, features, peaks = _assay_matrices(mdata, order, assay_of)
+    writer = _ReductionWriter(dict(record.get("reductions", {}) or {}), assay_of, order, counts)
+    for name in order:
+        for key in mdata[name].obsm:
+            writer.add(name, key, mdata[name].obsm[key], mdata[name])
+    for key in mdata.obsm:
+        if key not in mdata.mod:
+            writer.add(None, key, mdata.obsm[key], None)
+    if model is not None:
+        writer.add_embeddings(model, mdata)
+    misc = _misc_entries(mdata)
+    if model is not None:
+        misc["scPairing"] = _model_record(model, assay_of)
 
+    meta = _rpy(_meta(mdata))
+    reductions = writer.reductions
+    with _default(ro):
+        obj = fn[".build_seurat"](
+            counts=ro.ListVector(counts),
+            meta=meta,
+            reductions=ro.ListVector(reductions) if reductions else ro.r("list()"),
+            misc=ro.ListVector(misc) if misc else ro.r("list()"),
+            peaks=ro.StrVector(peaks),
+            data=ro.ListVector(data) if data else ro.r("list()"),
+            features=ro.ListVector(features) if features else ro.r("list()"),
+            project=project,
+        )
+        fn["saveRDS"](obj, str(path))
+    return path
+
+
+def _check_seurat_cells(mdata: Any) -> None:
+    """``mdata`` is a MuData whose modalities hold its unique cells in the same order."""
+    import mudata as md
+
+    if not isinstance(mdata, md.MuData):
+        raise TypeError(f"`mdata` must be a MuData; got {type(mdata).__name__}.")
+    if not mdata.mod:
+        raise ValueError("`mdata` has no modalities.")
+    cells = mdata.obs_names
+    if not cells.is_unique:
+        raise ValueError("`mdata` has duplicate cell names; Seurat needs unique cell names.")
+    for name, adata in mdata.mod.items():
+        if adata.n_obs != len(cells) or not (adata.obs_names == cells).all():
+            raise ValueError(
+                f"`mdata[{name!r}]` does not hold the MuData's cells in the same order; a Seurat "
+                "object keeps every assay on the same cells."
+            )
+
+
+def _assay_matrices(
+    mdata: Any, order: Sequence[str], assay_of: Mapping[str, str]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], list[str]]:
+    """Per assay (R objects): counts and data matrices with dimnames, the feature tables; and
+    the names of the peak assays."""
+    state = _r()
+    ro, fn = state["ro"], state["fn"]
+    cell_names = ro.StrVector([str(c) for c in mdata.obs_names])
     counts, data, features, peaks = {}, {}, {}, []
     for name in order:
         adata, assay = mdata[name], assay_of[name]
@@ -636,24 +710,48 @@ def write_seurat(
                 features[assay] = _rpy(table)
             except Exception as err:  # a column pandas2ri cannot convert
                 warnings.warn(
-                    f"write_seurat: mdata[{name!r}].var not written ({err}).", stacklevel=2
+                    f"write_seurat: mdata[{name!r}].var not written ({err}).", stacklevel=3
                 )
+    return counts, data, features, peaks
 
-    reductions: dict[str, Any] = {}
-    red_record = dict(record.get("reductions", {}) or {})
-    by_key = {(r.get("modality"), f"X_{red}"): red for red, r in red_record.items()}
 
-    def add_reduction(name: str | None, key: str, embeddings: Any, adata: ad.AnnData | None):
+class _ReductionWriter:
+    """Collects the R parts of each reduction ``write_seurat`` writes, by reduction name.
+
+    ``record`` is ``uns["seurat"]["reductions"]`` of :func:`read_seurat` (names, keys,
+    standard deviations and loaded features to write back as they were read).
+    """
+
+    def __init__(
+        self,
+        record: Mapping[str, Mapping[str, Any]],
+        assay_of: Mapping[str, str],
+        order: Sequence[str],
+        counts: Mapping[str, Any],
+    ) -> None:
+        self.record = record
+        self.by_key = {(r.get("modality"), f"X_{red}"): red for red, r in record.items()}
+        self.assay_of, self.order, self.counts = assay_of, order, counts
+        self.reductions: dict[str, Any] = {}
+
+    def add(self, name: str | None, key: str, embeddings: Any, adata: ad.AnnData | None) -> None:
+        """An ``obsm`` entry of modality ``name`` (None: of the MuData) as a reduction; entries
+        that are not numeric matrices are skipped."""
+        ro = _r()["ro"]
         if isinstance(embeddings, pd.DataFrame):
             embeddings = embeddings.to_numpy()
         embeddings = np.asarray(embeddings)
         if embeddings.ndim != 2 or embeddings.dtype.kind not in "biuf" or not embeddings.shape[1]:
             return
-        red = by_key.get((name, key)) or (key[2:] if key.startswith("X_") else key)
-        if red in reductions:
+        red = self.by_key.get((name, key)) or (key[2:] if key.startswith("X_") else key)
+        if red in self.reductions:
             red = f"{red}.{name}"
-        info = dict(red_record.get(red, {}))
-        assay = assay_of.get(name) if name is not None else info.get("assay") or assay_of[order[0]]
+        info = dict(self.record.get(red, {}))
+        assay = (
+            self.assay_of.get(name)
+            if name is not None
+            else info.get("assay") or self.assay_of[self.order[0]]
+        )
         parts: dict[str, Any] = {
             "embeddings": _rpy(np.ascontiguousarray(embeddings, dtype=np.float64)),
             "assay": ro.StrVector([assay]),
@@ -665,46 +763,58 @@ def write_seurat(
             parts["stdev"] = ro.FloatVector([float(v) for v in np.atleast_1d(info["stdev"])])
         varm_key = info.get("varm", _LOADINGS_KEY.get(red, key))
         if adata is not None and varm_key in adata.varm:
-            loadings = np.asarray(adata.varm[varm_key], dtype=np.float64)
-            if loadings.ndim == 2 and loadings.shape[1] == embeddings.shape[1]:
-                names = adata.var_names
-                if name == "atac":
-                    names = pd.Index(list(counts[assay].rownames))
-                rows = np.arange(adata.n_vars)
-                if "loaded_features" in info:
-                    rows = adata.var_names.get_indexer(list(info["loaded_features"]))
-                    rows = rows[rows >= 0]
-                with _default(ro):
-                    parts["loadings"] = fn["dimnames"](
-                        _rpy(np.ascontiguousarray(loadings[rows])),
-                        ro.StrVector([str(n) for n in names[rows]]),
-                        ri.NULL,
-                    )
+            loadings = self._loadings(adata, adata.varm[varm_key], embeddings.shape[1], name, info)
+            if loadings is not None:
+                parts["loadings"] = loadings
                 if "key" not in parts:
                     parts["key"] = ro.StrVector([_dimreduc_key(red)])
         with _default(ro):
-            reductions[red] = ro.ListVector(parts)
+            self.reductions[red] = ro.ListVector(parts)
 
-    for name in order:
-        adata = mdata[name]
-        for key in adata.obsm:
-            add_reduction(name, key, adata.obsm[key], adata)
-    for key in mdata.obsm:
-        if key not in mdata.mod:
-            add_reduction(None, key, mdata.obsm[key], None)
-    if model is not None:
+    def _loadings(
+        self, adata: ad.AnnData, values: Any, width: int, name: str | None, info: Mapping
+    ) -> Any:
+        """The loadings of the features loaded (all, unless recorded) as an R matrix, or None
+        when they do not fit the embeddings' width."""
+        import rpy2.rinterface as ri
+
+        state = _r()
+        ro, fn = state["ro"], state["fn"]
+        loadings = np.asarray(values, dtype=np.float64)
+        if loadings.ndim != 2 or loadings.shape[1] != width:
+            return None
+        names = adata.var_names
+        if name == "atac":
+            names = pd.Index(list(self.counts[self.assay_of[name]].rownames))
+        rows = np.arange(adata.n_vars)
+        if "loaded_features" in info:
+            rows = adata.var_names.get_indexer(list(info["loaded_features"]))
+            rows = rows[rows >= 0]
+        with _default(ro):
+            return fn["dimnames"](
+                _rpy(np.ascontiguousarray(loadings[rows])),
+                ro.StrVector([str(n) for n in names[rows]]),
+                ri.NULL,
+            )
+
+    def add_embeddings(self, model: Any, mdata: Any) -> None:
+        """``scpairing.<modality>``: the model's embedding of each modality not already there."""
+        ro = _r()["ro"]
         for name in model.modalities:
             red = f"scpairing.{name}"
-            if name in mdata.mod and red not in reductions:
+            if name in mdata.mod and red not in self.reductions:
                 z = model.embed(mdata[name], modality=name)
                 with _default(ro):
-                    reductions[red] = ro.ListVector(
+                    self.reductions[red] = ro.ListVector(
                         {
                             "embeddings": _rpy(np.asarray(z, dtype=np.float64)),
-                            "assay": ro.StrVector([assay_of[name]]),
+                            "assay": ro.StrVector([self.assay_of[name]]),
                         }
                     )
 
+
+def _misc_entries(mdata: Any) -> dict[str, Any]:
+    """The plain ``uns`` entries as R values, by their ``Misc()`` names."""
     misc: dict[str, Any] = {}
     for key, value in mdata.uns.items():
         if key == "seurat":
@@ -712,23 +822,7 @@ def write_seurat(
         converted = _uns_to_r(value, f"uns[{key!r}]")
         if converted is not None:
             misc[_MISC_OF_UNS.get(key, key)] = converted
-    if model is not None:
-        misc["scPairing"] = _model_record(model, assay_of)
-
-    meta = _rpy(_meta(mdata))
-    with _default(ro):
-        obj = fn[".build_seurat"](
-            counts=ro.ListVector(counts),
-            meta=meta,
-            reductions=ro.ListVector(reductions) if reductions else ro.r("list()"),
-            misc=ro.ListVector(misc) if misc else ro.r("list()"),
-            peaks=ro.StrVector(peaks),
-            data=ro.ListVector(data) if data else ro.r("list()"),
-            features=ro.ListVector(features) if features else ro.r("list()"),
-            project=project,
-        )
-        fn["saveRDS"](obj, str(path))
-    return path
+    return misc
 
 
 def _dimreduc_key(name: str) -> str:
