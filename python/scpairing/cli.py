@@ -183,7 +183,14 @@ def _build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
+    _add_demo(commands)
+    _add_evaluate(commands)
+    _add_train(commands)
+    _add_pair(commands)
+    return parser
 
+
+def _add_demo(commands: argparse._SubParsersAction) -> None:
     demo = commands.add_parser(
         "demo",
         help="held-out evaluation on the bundled SNARE-seq2 data, with a report",
@@ -198,6 +205,8 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     _add_common(demo)
 
+
+def _add_evaluate(commands: argparse._SubParsersAction) -> None:
     evaluate = commands.add_parser(
         "evaluate",
         help="held-out evaluation of paired RNA + ATAC h5ad files",
@@ -236,6 +245,8 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_components(evaluate, ("rna", "atac"))
     _add_common(evaluate)
 
+
+def _add_train(commands: argparse._SubParsersAction) -> None:
     train = commands.add_parser(
         "train",
         help="train a model on a paired bridge (two or three modalities)",
@@ -256,6 +267,8 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_seed(train)
     _add_max_epochs(train)
 
+
+def _add_pair(commands: argparse._SubParsersAction) -> None:
     pair = commands.add_parser(
         "pair",
         help="pair unpaired cells of two or three modalities with a trained model",
@@ -273,7 +286,6 @@ def _build_parser() -> argparse.ArgumentParser:
         "to --out, as OUT_STEM.unpaired.tsv)",
     )
     _add_cutoff(pair)
-    return parser
 
 
 def _version() -> str:

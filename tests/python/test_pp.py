@@ -15,6 +15,7 @@ from sklearn.exceptions import NotFittedError
 
 import scpairing
 from scpairing import pp
+from scpairing.pp._base import _float_values
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +106,7 @@ def test_tfidf_values_on_hand_computed_matrix():
     red.idf_ = np.array([3 / 2, 3 / 2, 3 / 2, 3 / 1])  # 3 cells / binarised peak totals
     x = sp.csr_matrix(counts)
     totals = np.array([2.0, 2.0, 3.0])  # binarised cell totals
-    tfidf = red._tfidf(pp._float_values(x, binarize=True), totals).toarray()
+    tfidf = red._tfidf(_float_values(x, binarize=True), totals).toarray()
     expected = np.array(
         [
             [np.log1p(0.5 * 1.5e4), 0, np.log1p(0.5 * 1.5e4), 0],
@@ -115,12 +116,12 @@ def test_tfidf_values_on_hand_computed_matrix():
     )
     np.testing.assert_allclose(tfidf, expected, rtol=1e-6)
     # without binarising, TF uses the counts themselves
-    tf_counts = red._tfidf(pp._float_values(x, binarize=False), np.array([3.0, 2.0, 5.0])).toarray()
+    tf_counts = red._tfidf(_float_values(x, binarize=False), np.array([3.0, 2.0, 5.0])).toarray()
     np.testing.assert_allclose(tf_counts[0, 0], np.log1p(2 / 3 * 1.5e4), rtol=1e-6)
     # the default "idf" variant: binarised counts times log(IDF), no per-cell term frequency
     red_idf = pp.ATACReduction(1, drop_first=False)
     red_idf.idf_ = red.idf_
-    idf_values = red_idf._tfidf(pp._float_values(x, binarize=True), totals).toarray()
+    idf_values = red_idf._tfidf(_float_values(x, binarize=True), totals).toarray()
     np.testing.assert_allclose(idf_values, (counts > 0) * np.log(red.idf_), rtol=1e-6)
 
 
