@@ -77,3 +77,31 @@ def test_the_check_sees_imports():
     assert {"pairing", "_confidence", "_validate"} <= graph["bridge"]
     assert {"bridge", "model", "pairing"} <= graph["evaluation"]  # function-level imports
     assert {"_validate", "pp", "_device"} <= graph["model"]
+
+
+@pytest.mark.parametrize(
+    ("old", "name", "new"),
+    [
+        ("scpairing.train", "TrainConfig", "scpairing.model"),
+        ("scpairing.train", "LossWeights", "scpairing.model"),
+        ("scpairing.report", "evaluate_held_out", "scpairing.evaluation"),
+        ("scpairing.report", "format_table", "scpairing.evaluation"),
+        ("scpairing.report", "headline", "scpairing.evaluation"),
+        ("scpairing.report", "missing_reasons", "scpairing.evaluation"),
+        ("scpairing.metrics", "impute_knn", "scpairing.evaluation"),
+        ("scpairing.datasets", "bridge_query_split", "scpairing.evaluation"),
+    ],
+)
+def test_old_import_paths_still_work_for_one_release(old, name, new):
+    import importlib
+
+    with pytest.warns(FutureWarning, match=f"moved to `{new}.{name}`"):
+        value = getattr(importlib.import_module(old), name)
+    assert value is getattr(importlib.import_module(new), name)
+
+
+def test_unknown_names_of_an_old_module_are_attribute_errors():
+    import scpairing.train
+
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        scpairing.train.nothing  # noqa: B018
