@@ -64,20 +64,23 @@
 }
 
 # A Seurat object from parts. `counts`: named list of features x cells matrices with the
-# same cell names, the first giving the default assay; assays named in `peaks` are built as
-# PairCells() builds its peaks (a ChromatinAssay when Signac is installed). `meta`: cell
-# metadata (rows in the cells' order). `reductions`: named list of list(embeddings (cells x
-# dims), assay, and optionally key, loadings (features x dims), stdev). `data`, `features`:
-# named lists of data matrices and feature metadata per assay. `misc`: stored in Misc().
+# same cell names (or assay objects already built, e.g. PairCells()' ChromatinAssay), the
+# first giving the default assay; assays named in `peaks` are built as PairCells() builds its
+# peaks (a ChromatinAssay when Signac is installed). `meta`: cell metadata (rows in the cells'
+# order). `reductions`: named list of list(embeddings (cells x dims), assay, and optionally
+# key, loadings (features x dims), stdev). `data`, `features`: named lists of data matrices
+# and feature metadata per assay. `misc`: stored in Misc(). `idents`: the cells' identities
+# (in the cells' order); by default `project`, which is also every cell's orig.ident.
 .build_seurat <- function(counts, meta = NULL, reductions = list(), misc = list(),
                           peaks = character(), data = list(), features = list(),
-                          project = "scPairing") {
+                          project = "scPairing", idents = NULL) {
   assay_object <- function(assay) {
-    if (assay %in% peaks) .peaks_assay(counts[[assay]])
+    if (inherits(counts[[assay]], "Assay")) counts[[assay]]
+    else if (assay %in% peaks) .peaks_assay(counts[[assay]])
     else SeuratObject::CreateAssayObject(counts = counts[[assay]])
   }
   first <- names(counts)[1]
-  object <- if (first %in% peaks) {
+  object <- if (first %in% peaks || inherits(counts[[first]], "Assay")) {
     SeuratObject::CreateSeuratObject(assay_object(first), assay = first, project = project,
                                      meta.data = meta)
   } else {
@@ -105,6 +108,13 @@
     }
   }
   for (key in names(misc)) methods::slot(object, "misc")[[key]] <- misc[[key]]
+  # Not the prefix of the cell names (every pair is "pair_N"): the project, or `idents`.
+  object$orig.ident <- factor(rep(project, length(cells)))
+  SeuratObject::Idents(object) <- if (is.null(idents)) {
+    object$orig.ident
+  } else {
+    stats::setNames(idents, cells)
+  }
   object
 }
 

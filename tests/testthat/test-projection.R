@@ -30,13 +30,6 @@ projection_bridge <- function(fixture) {
   bridge
 }
 
-# A few epochs on 300 cells barely train: PairCells' no-signal warning is expected here.
-quiet_pair <- function(...) {
-  withCallingHandlers(PairCells(...), warning = function(w) {
-    if (grepl("cannot tell true partners", conditionMessage(w))) invokeRestart("muffleWarning")
-  })
-}
-
 counts_only <- function(object, assay) {
   SeuratObject::CreateSeuratObject(
     SeuratObject::GetAssayData(object, assay = assay, slot = "counts"), assay = assay)

@@ -112,30 +112,6 @@ test_that("training on Seurat reductions needs the same reductions in the querie
                "'lsi' of `atac` has 5 dimensions but the model was trained on 20")
 })
 
-test_that("the peaks assay is a Signac ChromatinAssay on which LinkPeaks runs", {
-  skip_if_not(requireNamespace("Signac", quietly = TRUE),
-              "Signac is not installed: ChromatinAssay and LinkPeaks checks skipped")
-  skip_if_no_scpairing()
-  for (package in c("EnsDb.Mmusculus.v79", "BSgenome.Mmusculus.UCSC.mm10")) {
-    skip_if_not(requireNamespace(package, quietly = TRUE),
-                paste(package, "is not installed: LinkPeaks needs mm10 genes and sequence"))
-  }
-  fixture <- trained_fixture()
-  paired <- PairCells(fixture$bridge, rna = fixture$rna_query, atac = fixture$atac_query,
-                      cutoff = fixture$settings$cutoff)
-  expect_s4_class(paired[["peaks"]], "ChromatinAssay")
-  annotation <- Signac::GetGRangesFromEnsDb(EnsDb.Mmusculus.v79::EnsDb.Mmusculus.v79)
-  GenomeInfoDb::seqlevelsStyle(annotation) <- "UCSC"
-  Signac::Annotation(paired[["peaks"]]) <- annotation
-  paired <- Signac::RegionStats(paired, assay = "peaks",
-                                genome = BSgenome.Mmusculus.UCSC.mm10::BSgenome.Mmusculus.UCSC.mm10)
-  paired <- Seurat::NormalizeData(paired, assay = "RNA", verbose = FALSE)
-  genes <- intersect(rownames(paired[["RNA"]]), annotation$gene_name)[1:20]
-  paired <- Signac::LinkPeaks(paired, peak.assay = "peaks", expression.assay = "RNA",
-                              genes.use = genes, verbose = FALSE)
-  expect_s4_class(Signac::Links(paired), "GRanges")
-})
-
 test_that("`...` reaches the Python model and training by name", {
   skip_if_no_scpairing()
   object <- SeuratObject::pbmc_small
