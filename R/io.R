@@ -3,20 +3,6 @@
 # .build_seurat(), so R and Python write one layout. Nothing here starts Python: reticulate
 # must not run inside an R that rpy2 embeds (its finalizers crash that process).
 
-# Data (normalised) values of an assay, or NULL when there are none.
-.assay_data <- function(object, assay) {
-  data <- tryCatch({
-    if (utils::packageVersion("SeuratObject") >= "5.0.0") {
-      layer_data <- getExportedValue("SeuratObject", "LayerData")
-      layer_data(object, assay = assay, layer = "data")
-    } else {
-      SeuratObject::GetAssayData(object, slot = "data", assay = assay)
-    }
-  }, error = function(e) NULL)
-  if (is.null(data) || !prod(dim(data))) return(NULL)
-  methods::as(methods::as(data, "CsparseMatrix"), "dgCMatrix")
-}
-
 # The parts of a Seurat object: `assays` (per assay: `counts` as a features x cells
 # dgCMatrix, `data` when it differs from the counts, `features` its feature metadata),
 # `meta`, `reductions` (per reduction: `embeddings`, `loadings` or NULL, `stdev`, `key`,
