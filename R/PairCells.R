@@ -1,7 +1,7 @@
 # Pairing unpaired RNA and ATAC Seurat objects into artificial multiome data.
 
 .as_model <- function(model_or_bridge) {
-  if (inherits(model_or_bridge, "scPairingModel")) return(model_or_bridge)
+  if (inherits(model_or_bridge, "scPairingModel")) return(.upgrade_model(model_or_bridge))
   if (inherits(model_or_bridge, "Seurat")) return(GetScPairingModel(model_or_bridge))
   stop("`model_or_bridge` must be a Seurat object returned by RunScPairing() or an ",
        "scPairingModel; got ", paste(class(model_or_bridge), collapse = "/"), ".", call. = FALSE)
@@ -34,9 +34,9 @@
       "; the query needs it in the same space, or retrain with `RunScPairing(project = TRUE)` ",
       "on a reduction with loadings, or with `reductions = NULL`"))
     dims <- ncol(SeuratObject::Embeddings(query, reduction = row$reduction))
-    if (dims != row$dims) {
+    if (dims != row$input.dims) {
       stop("Reduction '", row$reduction, "' of `", argname, "` has ", dims,
-           " dimensions but the model was trained on ", row$dims,
+           " dimensions but the model was trained on ", row$input.dims,
            "; project the query into the bridge's reduction first.", call. = FALSE)
     }
   }
