@@ -109,16 +109,17 @@ print.scPairingModel <- function(x, ...) {
   cat("scPairing model:", x$name, "\n")
   for (i in seq_len(nrow(spec))) {
     row <- spec[i, ]
+    width <- if (is.na(row$input.dims)) NULL else sprintf("%d input dims", row$input.dims)
     source <- if (is.na(row$reduction)) {
       paste0("counts of assay '", row$assay, "'")
-    } else if (isTRUE(row$projected)) {
-      paste0("reduction '", row$reduction, "' (projects count-only queries of assay '",
-             row$assay, "')")
     } else {
+      if (isTRUE(row$projected)) {
+        width <- c(width, paste0("projects count-only queries of assay '", row$assay, "'"))
+      }
       paste0("reduction '", row$reduction, "'")
     }
-    width <- if (is.na(row$input.dims)) "" else sprintf(" (%d input dims)", row$input.dims)
-    cat(sprintf("  %-8s <- %s%s\n", row$modality, source, width))
+    if (length(width)) source <- paste0(source, " (", paste(width, collapse = "; "), ")")
+    cat(sprintf("  %-8s <- %s\n", row$modality, source))
   }
   if (!is.null(x$batch)) cat("  batch:", x$batch, "\n")
   info <- x$reproducibility
