@@ -73,7 +73,14 @@
 # Counts of an assay as a features x cells dgCMatrix (SeuratObject 5 keeps them in layers).
 .assay_counts <- function(object, assay) {
   counts <- if (utils::packageVersion("SeuratObject") >= "5.0.0") {
-    # Looked up at run time: SeuratObject 4 has no LayerData().
+    # Looked up at run time: SeuratObject 4 has neither Layers() nor LayerData().
+    layers <- getExportedValue("SeuratObject", "Layers")(object[[assay]], search = "counts")
+    if (length(layers) > 1) {
+      stop("Assay '", assay, "' holds its counts in ", length(layers), " layers (",
+           paste(utils::head(layers, 3), collapse = ", "), "); join them first: ",
+           "object[[\"", assay, "\"]] <- SeuratObject::JoinLayers(object[[\"", assay, "\"]]).",
+           call. = FALSE)
+    }
     layer_data <- getExportedValue("SeuratObject", "LayerData")
     layer_data(object, assay = assay, layer = "counts")
   } else {
