@@ -60,9 +60,14 @@ $(STAMPS)/r-deps: tools/install_r_deps.sh
 	bash tools/install_r_deps.sh
 	@mkdir -p $(STAMPS) && touch $@
 
-$(STAMPS)/r-package: $(STAMPS)/r-deps $(STAMPS)/python DESCRIPTION NAMESPACE $(wildcard R/*.R) $(wildcard man/*.Rd)
-	@mkdir -p $(RLIB)
-	R CMD INSTALL --no-multiarch --no-test-load -l $(RLIB) . > $(STAMPS)/r-install.log 2>&1 || (cat $(STAMPS)/r-install.log; exit 1)
+# Installed from a built tarball: R CMD build renders the vignette (against the project's
+# Python) into inst/doc, so vignette(package = "scPairing") lists it; R CMD INSTALL of the
+# source directory would install no vignette.
+$(STAMPS)/r-package: $(STAMPS)/r-deps $(STAMPS)/python DESCRIPTION NAMESPACE $(wildcard R/*.R) $(wildcard man/*.Rd) $(wildcard vignettes/*.Rmd) $(wildcard inst/scripts/*.R)
+	@mkdir -p $(RLIB) $(STAMPS)/r-build
+	rm -f $(STAMPS)/r-build/scPairing_*.tar.gz
+	cd $(STAMPS)/r-build && $(R_ENV) R CMD build $(CURDIR) > build.log 2>&1 || (cat build.log; exit 1)
+	R CMD INSTALL --no-multiarch --no-test-load -l $(RLIB) $(STAMPS)/r-build/scPairing_*.tar.gz > $(STAMPS)/r-install.log 2>&1 || (cat $(STAMPS)/r-install.log; exit 1)
 	@touch $@
 
 clean:

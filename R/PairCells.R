@@ -1,7 +1,7 @@
 # Pairing unpaired RNA and ATAC Seurat objects into artificial multiome data.
 
 .as_model <- function(model_or_bridge) {
-  if (inherits(model_or_bridge, "scPairingModel")) return(model_or_bridge)
+  if (inherits(model_or_bridge, "scPairingModel")) return(.upgrade_model(model_or_bridge))
   if (inherits(model_or_bridge, "Seurat")) return(GetScPairingModel(model_or_bridge))
   stop("`model_or_bridge` must be a Seurat object returned by RunScPairing() or an ",
        "scPairingModel; got ", paste(class(model_or_bridge), collapse = "/"), ".", call. = FALSE)
@@ -34,9 +34,9 @@
       "; the query needs it in the same space, or retrain with `RunScPairing(project = TRUE)` ",
       "on a reduction with loadings, or with `reductions = NULL`"))
     dims <- ncol(SeuratObject::Embeddings(query, reduction = row$reduction))
-    if (dims != row$dims) {
+    if (dims != row$input.dims) {
       stop("Reduction '", row$reduction, "' of `", argname, "` has ", dims,
-           " dimensions but the model was trained on ", row$dims,
+           " dimensions but the model was trained on ", row$input.dims,
            "; project the query into the bridge's reduction first.", call. = FALSE)
     }
   }
@@ -48,13 +48,6 @@
   names(meta) <- paste0(prefix, names(meta))
   rownames(meta) <- NULL
   meta
-}
-
-.peaks_assay <- function(counts) {
-  if (requireNamespace("Signac", quietly = TRUE)) {
-    return(Signac::CreateChromatinAssay(counts = counts, sep = c("-", "-")))
-  }
-  SeuratObject::CreateAssayObject(counts = counts)
 }
 
 #' Pair unpaired RNA, ATAC and protein cells into an artificial multiome dataset
@@ -86,9 +79,44 @@
 #'   `min_confidence`, `k`, `groups1`, `groups2`, ...), by name.
 #' @param protein Seurat object of the protein (ADT) query; paired into an `ADT` assay
 #'   (RNA + protein, or all three modalities, as the model was trained).
-#' @return A Seurat object with one cell per pair (named `pair_0`, `pair_1`, ...),
-#'   an `RNA` assay and a `peaks` assay (peaks named `chr-start-end`; a Signac
-#'   `ChromatinAssay` when Signac is installed), metadata `rna_cell`, `atac_cell`,
+#' @param genome The genome of the peaks (needs Signac): a `GenomeInfoDb::Seqinfo` (it
+#'   must hold every peak's chromosome), or a genome name such as `"mm10"`, which gives
+#'   the peaks' chromosomes that genome name with unknown lengths, offline. `NULL`
+#'   (default): the ATAC query's, when it is a `ChromatinAssay`.
+#' @param annotation A `GenomicRanges::GRanges` gene annotation for the peaks assay
+#'   (needs Signac), with the columns Signac's functions read (`gene_name`, `gene_id`,
+#'   `gene_biotype`, `type`); its chromosomes must be named like the peaks' (`chr1`).
+#'   `NULL` (default): the ATAC query's, when it is a `ChromatinAssay`.
+#' @param drop.empty If `TRUE`, features (genes, peaks, proteins) with no counts in any
+#'   pair are dropped from their assay. Default `FALSE`: every feature of the queries is
+#'   kept, so the paired object has the queries' feature sets.
+#' @section The paired object:
+#' Cells are named `pair_0`, `pair_1`, ...; `Idents(paired)` are the identities of each
+#' pair's RNA cell in the RNA query (`Idents(rna)`; with no RNA query, those of the first
+#' query given), so the labels a user set on the RNA atlas carry over; `orig.ident` is
+#' `"scPairing"`. The default assay is `RNA`. Each assay keeps the feature metadata of
+#' its query assay (`rna[["RNA"]][[]]`, ...).
+#' @section Signac:
+#' With Signac installed, `peaks` is a Signac `ChromatinAssay`. When the ATAC query's
+#' assay is a `ChromatinAssay`, the paired one keeps its genomic ranges, genome
+#' (`seqinfo`), gene annotation, per-peak metadata (e.g. `GC.percent` and
+#' `sequence.length` from `RegionStats()`; Signac's cell-dependent `count` and
+#' `percentile` are recomputed on the pairs), motifs and links (as the query had them:
+#' they were not computed on the pairs), and its fragment files are re-keyed to the pair
+#' names (pair `pair_i` reads the fragments of its ATAC cell's barcode), so
+#' `CoveragePlot()` works; a fragment file that no longer exists is left out with a
+#' warning. Signac's accessors that take a Seurat object read its *default* assay, which
+#' is `RNA`: use the assay, `Signac::Links(paired[["peaks"]])`, or set
+#' `DefaultAssay(paired) <- "peaks"` first.
+#'
+#' Without Signac, `peaks` is a plain Seurat `Assay` with the same counts and peak names;
+#' once Signac is installed, one line converts it:
+#' `paired[["peaks"]] <- Signac::as.ChromatinAssay(paired[["peaks"]], sep = c("-", "-"))`
+#' (add `seqinfo =` and `annotation =` as needed).
+#' @return A Seurat object with one cell per pair (named `pair_0`, `pair_1`, ...; see
+#'   the sections below), an `RNA` assay and a `peaks` assay (peaks named
+#'   `chr-start-end`; a Signac `ChromatinAssay` when Signac is installed, see below),
+#'   metadata `rna_cell`, `atac_cell`,
 #'   `similarity`, `confidence` (in \[0, 1\], calibrated on the bridge's held-out
 #'   cells: 0 = random cells are as often this similar as true partners, 0.5 = true
 #'   partners are 3 times as likely, 1 = only true partners are; see Python's
@@ -105,7 +133,7 @@
 #' paired <- PairCells(bridge, rna = rna_query, atac = atac_query, cutoff = 0.8)
 #' }
 PairCells <- function(model_or_bridge, rna = NULL, atac = NULL, cutoff = 0.8, assays = NULL, ...,
-                      protein = NULL) {
+                      protein = NULL, genome = NULL, annotation = NULL, drop.empty = FALSE) {
   model <- .as_model(model_or_bridge)
   objects <- Filter(Negate(is.null), list(rna = rna, atac = atac, protein = protein))
   if (length(objects) < 2) {
@@ -120,6 +148,11 @@ PairCells <- function(model_or_bridge, rna = NULL, atac = NULL, cutoff = 0.8, as
          .describe(cutoff), ".", call. = FALSE)
   }
   .check_named_character(assays, "assays", "c(RNA = \"RNA\", ATAC = \"peaks\")")
+  .check_flag(drop.empty, "drop.empty")
+  if (is.null(atac) && (!is.null(genome) || !is.null(annotation))) {
+    stop("`genome` and `annotation` describe the peaks of the ATAC query: give `atac` too, or ",
+         "drop them.", call. = FALSE)
+  }
   options <- list(...)
   if (length(options) && (is.null(names(options)) || any(!nzchar(names(options))))) {
     stop("Arguments in `...` must be named options of scpairing.pair, e.g. method = \"exact\".",
@@ -141,6 +174,11 @@ PairCells <- function(model_or_bridge, rna = NULL, atac = NULL, cutoff = 0.8, as
                  paste(what, "counts of the paired object"), "assays")
     assay
   })
+  if (!is.null(atac)) {
+    peaks <- StandardizePeakNames(rownames(atac[[read_from$atac]]))
+    genome <- .check_genome(genome, peaks)
+    annotation <- .check_annotation(annotation, peaks)
+  }
   scp <- .scp()
   py_model <- .py_model(model)
   queries <- lapply(stats::setNames(nm = names(objects)), function(modality) {
@@ -162,15 +200,29 @@ PairCells <- function(model_or_bridge, rna = NULL, atac = NULL, cutoff = 0.8, as
   }
   pairs <- paste0("pair_", seq_along(cells[[1]]) - 1L)
   assay_name <- c(rna = "RNA", atac = "peaks", protein = "ADT")[names(objects)]
-  counts <- lapply(names(objects), function(modality) {
+  counts <- list()
+  features <- list()
+  for (modality in names(objects)) {
     x <- .assay_counts(objects[[modality]], read_from[[modality]])[, cells[[modality]],
                                                                   drop = FALSE]
-    features <- rownames(x)
-    if (modality == "atac") features <- StandardizePeakNames(features)
-    dimnames(x) <- list(features, pairs)
-    x
-  })
-  names(counts) <- assay_name
+    table <- as.data.frame(objects[[modality]][[read_from[[modality]]]][[]])[rownames(x), ,
+                                                                             drop = FALSE]
+    if (drop.empty) {
+      kept <- Matrix::rowSums(x != 0) > 0
+      x <- x[kept, , drop = FALSE]
+      table <- table[kept, , drop = FALSE]
+    }
+    feature_names <- rownames(x)
+    if (modality == "atac") feature_names <- StandardizePeakNames(feature_names)
+    dimnames(x) <- list(feature_names, pairs)
+    counts[[assay_name[[modality]]]] <- if (modality == "atac") {
+      .peaks_assay(x, source = objects$atac[[read_from$atac]], source_cells = cells$atac,
+                   genome = genome, annotation = annotation)
+    } else {
+      x
+    }
+    features[[assay_name[[modality]]]] <- table
+  }
   meta <- data.frame(stats::setNames(cells, paste0(names(objects), "_cell")),
                      similarity = as.numeric(value("similarity")),
                      confidence = as.numeric(value("confidence")),
@@ -187,12 +239,24 @@ PairCells <- function(model_or_bridge, rna = NULL, atac = NULL, cutoff = 0.8, as
   unpaired <- lapply(stats::setNames(nm = names(objects)), function(modality) {
     SeuratObject::Cells(objects[[modality]])[as.integer(field("unpaired", modality)) + 1L]
   })
+  first <- objects[[1]]
+  idents <- SeuratObject::Idents(first)[cells[[1]]]
   # The layout Python's scpairing.io.write_seurat() writes too (see R/io.R).
-  .build_seurat(
+  paired <- .build_seurat(
     counts = counts, meta = meta, peaks = "peaks", reductions = reductions,
     misc = list(scPairing_unpaired = unpaired, scPairing_pairing = value("provenance"),
-                scPairing = model)
+                scPairing = model),
+    features = features, idents = unname(idents)
   )
+  # Signac's per-peak `count` and `percentile` describe the cells they were computed on: the
+  # pairs' replace the query's.
+  if ("peaks" %in% SeuratObject::Assays(paired) &&
+      inherits(paired[["peaks"]], "ChromatinAssay") &&
+      "count" %in% names(paired[["peaks"]][[]])) {
+    paired[["peaks"]] <- Signac::FindTopFeatures(paired[["peaks"]], min.cutoff = NA,
+                                                 verbose = FALSE)
+  }
+  paired
 }
 
 .model_assay <- function(model, modality) {

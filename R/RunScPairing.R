@@ -47,30 +47,13 @@
              reduction = unname(reductions), stringsAsFactors = FALSE)
 }
 
-# AnnData of one modality: the assay's counts (when the model fits its own reduction) or
-# the Seurat reduction as obsm "X_<reduction>".
+# AnnData of one modality: the assay's counts (when the model fits its own reduction, or
+# projects counts into a given one) and the Seurat reduction as obsm "X_<reduction>".
 .modality_anndata <- function(object, row, batch = NULL, counts_needed = TRUE) {
-  cells <- SeuratObject::Cells(object)
-  anndata <- .py_import("anndata")
-  x <- NULL
-  var <- NULL
-  if (counts_needed) {
-    counts <- .assay_counts(object, row$assay)
-    .check_cells(colnames(counts), cells, paste0("assay '", row$assay, "'"))
-    features <- rownames(counts)
-    if (row$modality == "atac") features <- StandardizePeakNames(features)
-    x <- .sparse_to_py(counts)
-    var <- .var_to_py(features)
-  }
-  obsm <- list()
-  if (!is.na(row$reduction)) {
-    embeddings <- SeuratObject::Embeddings(object, reduction = row$reduction)
-    .check_cells(rownames(embeddings), cells, paste0("reduction '", row$reduction, "'"))
-    obsm[[paste0("X_", row$reduction)]] <- .dense_to_py(embeddings)
-  }
   meta <- if (is.null(batch)) object[[]][, 0, drop = FALSE] else object[[]][, batch, drop = FALSE]
-  obs <- .obs_to_py(meta, cells)
-  .py_try(anndata$AnnData(X = x, obs = obs, var = var, obsm = reticulate::dict(obsm)))
+  .to_anndata(object, assay = if (counts_needed) row$assay,
+              reductions = if (!is.na(row$reduction)) row$reduction,
+              peaks = row$modality == "atac", meta = meta)
 }
 
 # Splits `...` between the ScPairing constructor and train() by their Python signatures;
@@ -111,15 +94,6 @@
 }
 
 # ---- Reductions that travel: what projects count-only queries into a given reduction ----
-
-# The normalised data of an assay (SeuratObject 5 keeps it in a layer).
-.assay_data <- function(object, assay) {
-  if (utils::packageVersion("SeuratObject") >= "5.0.0") {
-    layer_data <- getExportedValue("SeuratObject", "LayerData")
-    return(layer_data(object, assay = assay, layer = "data"))
-  }
-  SeuratObject::GetAssayData(object, slot = "data", assay = assay)
-}
 
 # A parameter of a logged Seurat command (`object@commands`), or `default` when not logged.
 .command_param <- function(object, command, assay, name, default) {
@@ -184,7 +158,11 @@
       length(param("ScaleData", "split.by", NULL))) {
     return("ScaleData regressed out variables or scaled groups apart (`vars.to.regress`, `split.by`)")
   }
-  stats <- .scale_stats(.assay_data(object, row$assay)[features, , drop = FALSE],
+  data <- .assay_data(object, row$assay)
+  if (is.null(data)) {
+    return(paste0("its assay '", row$assay, "' has no normalised data (run NormalizeData)"))
+  }
+  stats <- .scale_stats(data[features, , drop = FALSE],
                         isTRUE(param("ScaleData", "do.center", TRUE)),
                         isTRUE(param("ScaleData", "do.scale", TRUE)))
   .py_try(pp$ProjectedPCA$from_seurat(
@@ -224,7 +202,9 @@
 #'   not changed.
 #' @param max.epochs Maximum number of training epochs (`NULL`: the Python default,
 #'   with early stopping).
-#' @param verbose Show the training progress bar.
+#' @param verbose Print what is done (e.g. the device trained on) and, in an
+#'   interactive R session only, the training progress bar: in `Rscript` or a
+#'   knitted document a redrawn bar would write one log line per update.
 #' @param ... Further options of the Python model (`n_hidden`, `dropout`,
 #'   `device`, ...) or of training (`batch_size`, `lr`, `patience`, ...), by name;
 #'   dots in names become underscores (`batch.size` is `batch_size`).
@@ -287,7 +267,6 @@ RunScPairing <- function(object, reductions = c(RNA = "pca", ATAC = "lsi"),
 
   data <- list()
   py_reductions <- list()
-  spec$dims <- NA_integer_
   # projected: queries' counts can be projected into the reduction; projection: why not.
   spec$projected <- FALSE
   spec$projection <- NA_character_
@@ -296,11 +275,7 @@ RunScPairing <- function(object, reductions = c(RNA = "pca", ATAC = "lsi"),
     given <- !is.na(row$reduction)
     data[[row$modality]] <- .modality_anndata(object, row, batch,
                                               !given || !isFALSE(project))
-    if (!given) {
-      spec$dims[i] <- nrow(object[[row$assay]])
-      next
-    }
-    spec$dims[i] <- ncol(SeuratObject::Embeddings(object, reduction = row$reduction))
+    if (!given) next
     py_reductions[[row$modality]] <- paste0("X_", row$reduction)
     if (isFALSE(project)) next
     captured <- tryCatch(.capture_projection(object, row, tfidf.method),
@@ -339,7 +314,9 @@ RunScPairing <- function(object, reductions = c(RNA = "pca", ATAC = "lsi"),
     message("scPairing: training on ", reticulate::py_str(py_model$device), " (",
             reticulate::py_to_r(py_model$name), ")")
   }
-  .py_try(do.call(py_model$train, c(list(max_epochs = max.epochs, progress = isTRUE(verbose)),
+  # A progress bar redrawn in a log file writes a line per update: only in interactive use.
+  progress <- isTRUE(verbose) && interactive()
+  .py_try(do.call(py_model$train, c(list(max_epochs = max.epochs, progress = progress),
                                     options$train)), "RunScPairing (training)")
   for (i in seq_len(nrow(spec))) {
     row <- spec[i, ]

@@ -73,7 +73,14 @@
 # Counts of an assay as a features x cells dgCMatrix (SeuratObject 5 keeps them in layers).
 .assay_counts <- function(object, assay) {
   counts <- if (utils::packageVersion("SeuratObject") >= "5.0.0") {
-    # Looked up at run time: SeuratObject 4 has no LayerData().
+    # Looked up at run time: SeuratObject 4 has neither Layers() nor LayerData().
+    layers <- getExportedValue("SeuratObject", "Layers")(object[[assay]], search = "counts")
+    if (length(layers) > 1) {
+      stop("Assay '", assay, "' holds its counts in ", length(layers), " layers (",
+           paste(utils::head(layers, 3), collapse = ", "), "); join them first: ",
+           "object[[\"", assay, "\"]] <- SeuratObject::JoinLayers(object[[\"", assay, "\"]]).",
+           call. = FALSE)
+    }
     layer_data <- getExportedValue("SeuratObject", "LayerData")
     layer_data(object, assay = assay, layer = "counts")
   } else {
@@ -83,6 +90,20 @@
     stop("Assay '", assay, "' has no counts.", call. = FALSE)
   }
   methods::as(counts, "CsparseMatrix")
+}
+
+# Normalised data of an assay as a features x cells dgCMatrix, or NULL when it has none.
+.assay_data <- function(object, assay) {
+  data <- tryCatch({
+    if (utils::packageVersion("SeuratObject") >= "5.0.0") {
+      layer_data <- getExportedValue("SeuratObject", "LayerData")
+      layer_data(object, assay = assay, layer = "data")
+    } else {
+      SeuratObject::GetAssayData(object, slot = "data", assay = assay)
+    }
+  }, error = function(e) NULL)
+  if (is.null(data) || !prod(dim(data))) return(NULL)
+  methods::as(methods::as(data, "CsparseMatrix"), "dgCMatrix")
 }
 
 .check_cells <- function(cells, expected, what) {
@@ -161,8 +182,9 @@
 #' @seealso [AnnDataToSeurat()]
 #' @export
 #' @examples
-#' \dontrun{
-#' adata <- SeuratToAnnData(pbmc, assay = "RNA", reductions = "pca")
+#' if (scpairing_available()) {
+#'   adata <- SeuratToAnnData(SeuratObject::pbmc_small, assay = "RNA", reductions = "pca")
+#'   adata
 #' }
 SeuratToAnnData <- function(object, assay = SeuratObject::DefaultAssay(object),
                             reductions = NULL, peaks = FALSE) {
@@ -176,6 +198,12 @@ SeuratToAnnData <- function(object, assay = SeuratObject::DefaultAssay(object),
   for (reduction in reductions) {
     .check_reduction(object, reduction, "object", "in `reductions`")
   }
+  .to_anndata(object, assay, reductions, peaks, object[[]], "SeuratToAnnData")
+}
+
+# The one Seurat -> AnnData builder (SeuratToAnnData() and the model's inputs): `assay`'s
+# counts in X (NULL: no X), each reduction in obsm "X_<name>", `meta` as obs.
+.to_anndata <- function(object, assay, reductions, peaks, meta, context = NULL) {
   cells <- SeuratObject::Cells(object)
   anndata <- .py_import("anndata")
   x <- NULL
@@ -194,9 +222,8 @@ SeuratToAnnData <- function(object, assay = SeuratObject::DefaultAssay(object),
     .check_cells(rownames(embeddings), cells, paste0("reduction '", reduction, "'"))
     obsm[[paste0("X_", reduction)]] <- .dense_to_py(embeddings)
   }
-  obs <- .obs_to_py(object[[]], cells)
-  .py_try(anndata$AnnData(X = x, obs = obs, var = var, obsm = reticulate::dict(obsm)),
-          "SeuratToAnnData")
+  obs <- .obs_to_py(meta, cells)
+  .py_try(anndata$AnnData(X = x, obs = obs, var = var, obsm = reticulate::dict(obsm)), context)
 }
 
 #' Convert a Python AnnData object to a Seurat object
@@ -204,7 +231,9 @@ SeuratToAnnData <- function(object, assay = SeuratObject::DefaultAssay(object),
 #' `X` becomes the `counts` of `assay` (kept sparse), `obs` the metadata and each
 #' two-dimensional `obsm` entry a `DimReduc` (its name without a leading `X_`).
 #'
-#' @param adata A Python AnnData object (a reticulate reference), cells x features.
+#' @param adata A Python AnnData object (a reticulate reference), cells x features,
+#'   from a module imported either way (`reticulate::import("anndata")` or with
+#'   `convert = FALSE`).
 #' @param assay Name of the assay to create.
 #' @param peaks If `TRUE`, feature names are rewritten as `chr-start-end`.
 #' @param project Seurat project name.
@@ -212,15 +241,21 @@ SeuratToAnnData <- function(object, assay = SeuratObject::DefaultAssay(object),
 #' @seealso [SeuratToAnnData()]
 #' @export
 #' @examples
-#' \dontrun{
-#' ad <- reticulate::import("anndata")
-#' obj <- AnnDataToSeurat(ad$read_h5ad("cells.h5ad"))
+#' if (scpairing_available()) {
+#'   ad <- reticulate::import("anndata")
+#'   np <- reticulate::import("numpy")
+#'   adata <- ad$AnnData(X = np$array(matrix(c(0, 1, 2, 0, 0, 3), nrow = 2)))
+#'   adata$var_names <- c("chr1:100-200", "chr1:300-400", "chr2:5-9")
+#'   AnnDataToSeurat(adata, assay = "peaks", peaks = TRUE)
+#'   # ad$read_h5ad("cells.h5ad") gives one from a file
 #' }
 AnnDataToSeurat <- function(adata, assay = "RNA", peaks = FALSE, project = "scPairing") {
   if (!inherits(adata, "anndata._core.anndata.AnnData")) {
     stop("`adata` must be a Python AnnData object; got ", paste(class(adata), collapse = "/"),
          ".", call. = FALSE)
   }
+  # The same object without reticulate's conversion, whichever way its module was imported.
+  adata <- reticulate::r_to_py(adata, convert = FALSE)
   .check_string(assay, "assay", "the name of the assay to create")
   .check_string(project, "project")
   .check_flag(peaks, "peaks")

@@ -3,20 +3,6 @@
 # .build_seurat(), so R and Python write one layout. Nothing here starts Python: reticulate
 # must not run inside an R that rpy2 embeds (its finalizers crash that process).
 
-# Data (normalised) values of an assay, or NULL when there are none.
-.assay_data <- function(object, assay) {
-  data <- tryCatch({
-    if (utils::packageVersion("SeuratObject") >= "5.0.0") {
-      layer_data <- getExportedValue("SeuratObject", "LayerData")
-      layer_data(object, assay = assay, layer = "data")
-    } else {
-      SeuratObject::GetAssayData(object, slot = "data", assay = assay)
-    }
-  }, error = function(e) NULL)
-  if (is.null(data) || !prod(dim(data))) return(NULL)
-  methods::as(methods::as(data, "CsparseMatrix"), "dgCMatrix")
-}
-
 # The parts of a Seurat object: `assays` (per assay: `counts` as a features x cells
 # dgCMatrix, `data` when it differs from the counts, `features` its feature metadata),
 # `meta`, `reductions` (per reduction: `embeddings`, `loadings` or NULL, `stdev`, `key`,
@@ -64,20 +50,23 @@
 }
 
 # A Seurat object from parts. `counts`: named list of features x cells matrices with the
-# same cell names, the first giving the default assay; assays named in `peaks` are built as
-# PairCells() builds its peaks (a ChromatinAssay when Signac is installed). `meta`: cell
-# metadata (rows in the cells' order). `reductions`: named list of list(embeddings (cells x
-# dims), assay, and optionally key, loadings (features x dims), stdev). `data`, `features`:
-# named lists of data matrices and feature metadata per assay. `misc`: stored in Misc().
+# same cell names (or assay objects already built, e.g. PairCells()' ChromatinAssay), the
+# first giving the default assay; assays named in `peaks` are built as PairCells() builds its
+# peaks (a ChromatinAssay when Signac is installed). `meta`: cell metadata (rows in the cells'
+# order). `reductions`: named list of list(embeddings (cells x dims), assay, and optionally
+# key, loadings (features x dims), stdev). `data`, `features`: named lists of data matrices
+# and feature metadata per assay. `misc`: stored in Misc(). `idents`: the cells' identities
+# (in the cells' order); by default `project`, which is also every cell's orig.ident.
 .build_seurat <- function(counts, meta = NULL, reductions = list(), misc = list(),
                           peaks = character(), data = list(), features = list(),
-                          project = "scPairing") {
+                          project = "scPairing", idents = NULL) {
   assay_object <- function(assay) {
-    if (assay %in% peaks) .peaks_assay(counts[[assay]])
+    if (inherits(counts[[assay]], "Assay")) counts[[assay]]
+    else if (assay %in% peaks) .peaks_assay(counts[[assay]])
     else SeuratObject::CreateAssayObject(counts = counts[[assay]])
   }
   first <- names(counts)[1]
-  object <- if (first %in% peaks) {
+  object <- if (first %in% peaks || inherits(counts[[first]], "Assay")) {
     SeuratObject::CreateSeuratObject(assay_object(first), assay = first, project = project,
                                      meta.data = meta)
   } else {
@@ -105,6 +94,13 @@
     }
   }
   for (key in names(misc)) methods::slot(object, "misc")[[key]] <- misc[[key]]
+  # Not the prefix of the cell names (every pair is "pair_N"): the project, or `idents`.
+  object$orig.ident <- factor(rep(project, length(cells)))
+  SeuratObject::Idents(object) <- if (is.null(idents)) {
+    object$orig.ident
+  } else {
+    stats::setNames(idents, cells)
+  }
   object
 }
 

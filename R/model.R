@@ -2,8 +2,13 @@
 # survives saveRDS()/readRDS(); the Python object is rebuilt lazily with ScPairing.load().
 
 # `spec`: one row per modality with columns name (as given in R), modality (Python name),
-# assay, reduction (NA when the model fitted its own) and dims (input dimension).
+# assay, reduction (NA when the model fitted its own), input.dims (the width of the encoder's
+# input, Python's `model.input_dims`: the given reduction's dimensions, or the components of
+# the reduction the model fitted), projected and projection (see RunScPairing()).
 .new_model <- function(py_model, spec, batch) {
+  input_dims <- reticulate::py_to_r(py_model$input_dims)
+  spec$input.dims <- vapply(spec$modality, function(m) as.integer(input_dims[[m]]), integer(1),
+                            USE.NAMES = FALSE)
   path <- tempfile(fileext = ".pt")
   on.exit(unlink(path), add = TRUE)
   .py_try(py_model$save(path), "saving the model")
@@ -57,6 +62,19 @@ GetScPairingModel <- function(object) {
   if (!inherits(model, "scPairingModel")) {
     stop("`object` holds no scPairing model; run RunScPairing() on it first.", call. = FALSE)
   }
+  .upgrade_model(model)
+}
+
+# Models saved before `input.dims` had one `dims` column that meant the given reduction's
+# dimensions, or, for a model fitting its own reduction, the number of the assay's features
+# (written from R) or the encoder's input width (from Python): only the first is kept.
+.upgrade_model <- function(model) {
+  spec <- model$spec
+  if (is.null(spec$input.dims) && !is.null(spec$dims)) {
+    spec$input.dims <- ifelse(is.na(spec$reduction), NA_integer_, as.integer(spec$dims))
+    spec$dims <- NULL
+    model$spec <- spec
+  }
   model
 }
 
@@ -87,18 +105,21 @@ SaveScPairingModel <- function(model, path) {
 
 #' @export
 print.scPairingModel <- function(x, ...) {
+  spec <- .upgrade_model(x)$spec
   cat("scPairing model:", x$name, "\n")
-  for (i in seq_len(nrow(x$spec))) {
-    row <- x$spec[i, ]
+  for (i in seq_len(nrow(spec))) {
+    row <- spec[i, ]
+    width <- if (is.na(row$input.dims)) NULL else sprintf("%d input dims", row$input.dims)
     source <- if (is.na(row$reduction)) {
       paste0("counts of assay '", row$assay, "'")
-    } else if (isTRUE(row$projected)) {
-      paste0("reduction '", row$reduction, "' (projects count-only queries of assay '",
-             row$assay, "')")
     } else {
+      if (isTRUE(row$projected)) {
+        width <- c(width, paste0("projects count-only queries of assay '", row$assay, "'"))
+      }
       paste0("reduction '", row$reduction, "'")
     }
-    cat(sprintf("  %-8s <- %s (%d input dims)\n", row$modality, source, row$dims))
+    if (length(width)) source <- paste0(source, " (", paste(width, collapse = "; "), ")")
+    cat(sprintf("  %-8s <- %s\n", row$modality, source))
   }
   if (!is.null(x$batch)) cat("  batch:", x$batch, "\n")
   info <- x$reproducibility
@@ -139,18 +160,16 @@ LoadScPairingModel <- function(path, assays = c(RNA = "RNA", ATAC = "peaks", ADT
   modalities <- as.character(reticulate::py_to_r(py_model$modalities))
   assay_of <- stats::setNames(unname(assays), .python_modality(names(assays), "assays"))
   reductions <- py_model$reductions
-  input_dims <- py_model$input_dims
   spec <- do.call(rbind, lapply(modalities, function(modality) {
     reduction <- reductions$get(modality)
     key <- if (inherits(reduction, "python.builtin.str")) reticulate::py_to_r(reduction)
     # A ProjectedPCA / ProjectedLSI: trained on a given reduction, projects counts into it.
     projected <- is.null(key) && reticulate::py_has_attr(reduction, "obsm_key")
     if (projected) key <- reticulate::py_to_r(reduction$obsm_key)
-    dims <- reticulate::py_to_r(input_dims$get(modality))
     data.frame(name = modality, modality = modality,
                assay = if (is.na(assay_of[modality])) modality else unname(assay_of[modality]),
                reduction = if (is.null(key)) NA_character_ else sub("^X_", "", key),
-               dims = as.integer(dims), projected = projected,
+               projected = projected,
                projection = NA_character_, stringsAsFactors = FALSE)
   }))
   .new_model(py_model, spec, reticulate::py_to_r(py_model$batch_key))

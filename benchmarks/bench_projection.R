@@ -15,23 +15,9 @@ bridge <- Seurat::FindVariableFeatures(bridge, assay = "RNA", nfeatures = 500,
                                        selection.method = "dispersion", verbose = FALSE)
 bridge <- Seurat::ScaleData(bridge, assay = "RNA", verbose = FALSE)
 bridge <- Seurat::RunPCA(bridge, assay = "RNA", npcs = 20, verbose = FALSE)
-# LSI as Signac's RunTFIDF(method = 1) + RunSVD(n = 20) compute it.
-counts <- SeuratObject::GetAssayData(bridge, assay = "peaks", slot = "counts")
-tf <- Matrix::tcrossprod(counts, Matrix::Diagonal(x = 1 / Matrix::colSums(counts)))
-tfidf <- methods::as(Matrix::Diagonal(x = ncol(counts) / Matrix::rowSums(counts)) %*% tf,
-                     "CsparseMatrix")
-tfidf@x <- log1p(tfidf@x * 1e4)
-tfidf@x[is.na(tfidf@x)] <- 0
-dimnames(tfidf) <- dimnames(counts)
-top <- rownames(counts)[order(-Matrix::rowSums(counts))][1:2000]
-svd <- irlba::irlba(Matrix::t(tfidf[top, ]), nv = 20, tol = 1e-5)
-embeddings <- t((t(svd$u) - colMeans(svd$u)) / apply(svd$u, 2, stats::sd))
-dimnames(embeddings) <- list(colnames(bridge), paste0("LSI_", 1:20))
-loadings <- svd$v
-dimnames(loadings) <- list(top, paste0("LSI_", 1:20))
-bridge[["lsi"]] <- SeuratObject::CreateDimReducObject(embeddings = embeddings,
-                                                      loadings = loadings, assay = "peaks",
-                                                      key = "LSI_")
+# LSI as Signac's RunTFIDF(method = 1) + RunSVD(n = 20) compute it (Signac's own where installed).
+source("inst/scripts/signac_lsi.R")
+bridge <- signac_style_lsi(bridge, assay = "peaks", n = 20, n.features = 2000)
 
 run <- function(label, reductions) {
   trained <- suppressWarnings(RunScPairing(bridge, reductions = reductions,

@@ -98,3 +98,10 @@ read_embedding <- function(path) {
   table <- utils::read.csv(path, row.names = 1, check.names = FALSE)
   as.matrix(table)
 }
+
+# PairCells() on a bridge trained for a few epochs: its no-signal warning is expected.
+quiet_pair <- function(...) {
+  withCallingHandlers(PairCells(...), warning = function(w) {
+    if (grepl("cannot tell true partners", conditionMessage(w))) invokeRestart("muffleWarning")
+  })
+}

@@ -49,3 +49,15 @@ test_that("AnnData from Python converts to Seurat with peaks renamed", {
   expect_equal(unname(as.matrix(counts)), t(x))
   expect_error(AnnDataToSeurat(x), "must be a Python AnnData")
 })
+
+test_that("AnnDataToSeurat takes an AnnData from reticulate's default conversion", {
+  skip_if_no_scpairing()
+  ad <- reticulate::import("anndata")
+  np <- reticulate::import("numpy")
+  adata <- ad$AnnData(X = np$array(matrix(c(0, 1, 2, 0, 0, 3), nrow = 2)))
+  adata$var_names <- c("chr1:100-200", "chr1:300-400", "chr2:5-9")
+  object <- AnnDataToSeurat(adata, assay = "peaks", peaks = TRUE)
+  expect_equal(rownames(object), c("chr1-100-200", "chr1-300-400", "chr2-5-9"))
+  expect_equal(unname(as.matrix(scPairing:::.assay_counts(object, "peaks"))),
+               t(matrix(c(0, 1, 2, 0, 0, 3), nrow = 2)))
+})

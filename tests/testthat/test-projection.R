@@ -1,8 +1,10 @@
 # Reductions that travel: a bridge trained on its Seurat PCA and Signac-style LSI projects
 # count-only queries into them (the projection is done by the Python core).
 
+source(system.file("scripts", "signac_lsi.R", package = "scPairing"))
+
 # The bridge with a real Seurat PCA and an LSI computed as Signac's RunTFIDF (method 1) +
-# RunSVD(scale.embeddings = TRUE) compute it (written out here: Signac is not installable).
+# RunSVD compute it (Signac's own functions where it is installed).
 projection_bridge <- function(fixture) {
   bridge <- fixture$bridge
   bridge <- Seurat::NormalizeData(bridge, assay = "RNA", verbose = FALSE)
@@ -10,31 +12,7 @@ projection_bridge <- function(fixture) {
                                          selection.method = "dispersion", verbose = FALSE)
   bridge <- Seurat::ScaleData(bridge, assay = "RNA", verbose = FALSE)
   bridge <- Seurat::RunPCA(bridge, assay = "RNA", npcs = 20, verbose = FALSE)
-  counts <- SeuratObject::GetAssayData(bridge, assay = "peaks", slot = "counts")
-  tf <- Matrix::tcrossprod(counts, Matrix::Diagonal(x = 1 / Matrix::colSums(counts)))
-  idf <- ncol(counts) / Matrix::rowSums(counts)
-  tfidf <- methods::as(Matrix::Diagonal(x = idf) %*% tf, "CsparseMatrix")
-  tfidf@x <- log1p(tfidf@x * 1e4)
-  tfidf@x[is.na(tfidf@x)] <- 0
-  dimnames(tfidf) <- dimnames(counts)
-  top <- rownames(counts)[order(-Matrix::rowSums(counts))][1:2000]
-  svd <- irlba::irlba(Matrix::t(tfidf[top, ]), nv = 20, tol = 1e-5)
-  u <- svd$u
-  embeddings <- t((t(u) - colMeans(u)) / apply(u, 2, stats::sd))
-  dimnames(embeddings) <- list(colnames(bridge), paste0("LSI_", 1:20))
-  loadings <- svd$v
-  dimnames(loadings) <- list(top, paste0("LSI_", 1:20))
-  bridge[["lsi"]] <- SeuratObject::CreateDimReducObject(
-    embeddings = embeddings, loadings = loadings, assay = "peaks",
-    stdev = svd$d / sqrt(max(1, nrow(tfidf) - 1)), key = "LSI_")
-  bridge
-}
-
-# A few epochs on 300 cells barely train: PairCells' no-signal warning is expected here.
-quiet_pair <- function(...) {
-  withCallingHandlers(PairCells(...), warning = function(w) {
-    if (grepl("cannot tell true partners", conditionMessage(w))) invokeRestart("muffleWarning")
-  })
+  signac_style_lsi(bridge, assay = "peaks", n = 20, n.features = 2000)
 }
 
 counts_only <- function(object, assay) {

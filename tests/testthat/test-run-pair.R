@@ -94,7 +94,7 @@ test_that("training on Seurat reductions needs the same reductions in the querie
 
   bridge <- RunScPairing(bridge, reductions = c(RNA = "pca", ATAC = "lsi"), latent.dim = 8,
                          max.epochs = 3, verbose = FALSE)
-  expect_equal(GetScPairingModel(bridge)$spec$dims, c(20L, 20L))
+  expect_equal(GetScPairingModel(bridge)$spec$input.dims, c(20L, 20L))
   rna_query <- subset(rna, cells = colnames(rna)[!in_bridge])
   atac_query <- subset(atac, cells = colnames(atac)[!in_bridge])
   paired <- PairCells(bridge, rna = rna_query, atac = atac_query, cutoff = 0)
@@ -110,30 +110,35 @@ test_that("training on Seurat reductions needs the same reductions in the querie
   atac_query[["lsi"]] <- small
   expect_error(PairCells(bridge, rna = rna_query, atac = atac_query),
                "'lsi' of `atac` has 5 dimensions but the model was trained on 20")
+  # A model saved with the old `dims` column reads its reductions' dimensions from it.
+  old <- GetScPairingModel(bridge)
+  names(old$spec)[names(old$spec) == "input.dims"] <- "dims"
+  expect_error(PairCells(old, rna = rna_query, atac = atac_query),
+               "'lsi' of `atac` has 5 dimensions but the model was trained on 20")
 })
 
-test_that("the peaks assay is a Signac ChromatinAssay on which LinkPeaks runs", {
-  skip_if_not(requireNamespace("Signac", quietly = TRUE),
-              "Signac is not installed: ChromatinAssay and LinkPeaks checks skipped")
+test_that("input.dims is the encoder's input width; models saved with `dims` still work", {
   skip_if_no_scpairing()
-  for (package in c("EnsDb.Mmusculus.v79", "BSgenome.Mmusculus.UCSC.mm10")) {
-    skip_if_not(requireNamespace(package, quietly = TRUE),
-                paste(package, "is not installed: LinkPeaks needs mm10 genes and sequence"))
-  }
   fixture <- trained_fixture()
-  paired <- PairCells(fixture$bridge, rna = fixture$rna_query, atac = fixture$atac_query,
-                      cutoff = fixture$settings$cutoff)
-  expect_s4_class(paired[["peaks"]], "ChromatinAssay")
-  annotation <- Signac::GetGRangesFromEnsDb(EnsDb.Mmusculus.v79::EnsDb.Mmusculus.v79)
-  GenomeInfoDb::seqlevelsStyle(annotation) <- "UCSC"
-  Signac::Annotation(paired[["peaks"]]) <- annotation
-  paired <- Signac::RegionStats(paired, assay = "peaks",
-                                genome = BSgenome.Mmusculus.UCSC.mm10::BSgenome.Mmusculus.UCSC.mm10)
-  paired <- Seurat::NormalizeData(paired, assay = "RNA", verbose = FALSE)
-  genes <- intersect(rownames(paired[["RNA"]]), annotation$gene_name)[1:20]
-  paired <- Signac::LinkPeaks(paired, peak.assay = "peaks", expression.assay = "RNA",
-                              genes.use = genes, verbose = FALSE)
-  expect_s4_class(Signac::Links(paired), "GRanges")
+  model <- GetScPairingModel(fixture$bridge)
+  py_dims <- reticulate::py_to_r(scPairing:::.py_model(model)$input_dims)
+  expect_equal(model$spec$input.dims, unname(unlist(py_dims[model$spec$modality])))
+  expect_null(model$spec$dims)
+  expect_output(print(model), sprintf("counts of assay 'RNA' \\(%d input dims\\)",
+                                      model$spec$input.dims[1]))
+  # Before input.dims, R wrote the assay's number of features here for counts-trained rows.
+  old <- model
+  old$spec$input.dims <- NULL
+  old$spec$dims <- c(nrow(fixture$bridge[["RNA"]]), nrow(fixture$bridge[["peaks"]]))
+  upgraded <- scPairing:::.as_model(old)
+  expect_equal(upgraded$spec$input.dims, c(NA_integer_, NA_integer_))
+  expect_null(upgraded$spec$dims)
+  printed <- capture.output(print(old))
+  expect_true(any(grepl("counts of assay 'RNA'$", printed)))
+  expect_false(any(grepl("input dims", printed)))
+  paired <- quiet_pair(old, rna = fixture$rna_query, atac = fixture$atac_query,
+                       cutoff = fixture$settings$cutoff)
+  expect_gt(ncol(paired), 0)
 })
 
 test_that("`...` reaches the Python model and training by name", {
