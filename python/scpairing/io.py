@@ -546,7 +546,7 @@ def _model_record(model: Any, assays: Mapping[str, str]) -> Any:
                 else (reductions[m] if isinstance(reductions[m], str) else None)
                 for m in modalities
             ],
-            "dims": np.asarray([model.input_dims[m] for m in modalities], dtype=np.int32),
+            "input.dims": np.asarray([model.input_dims[m] for m in modalities], dtype=np.int32),
         }
     )
     spec_r = _rpy(spec)
@@ -573,6 +573,7 @@ def write_seurat(
     *,
     model: Any = None,
     project: str = "scPairing",
+    idents: str | None = None,
 ) -> Path:
     """Write a MuData as a Seurat object (``saveRDS``), in the layout ``PairCells()`` writes.
 
@@ -590,7 +591,11 @@ def write_seurat(
         reduction ``scpairing.<modality>`` unless the MuData already carries
         ``obsm["X_scpairing.<modality>"]``.
     project
-        The Seurat project name.
+        The Seurat project name; also every cell's ``orig.ident``.
+    idents
+        A column of the written metadata (``mdata.obs`` or a modality's prefixed column,
+        e.g. ``"rna_cell_type"``) to set as the cells' identities (``Idents()``), as
+        ``PairCells()`` sets them from the RNA query's; by default the project name.
 
     Returns
     -------
@@ -610,10 +615,17 @@ def write_seurat(
     ``Misc(object, "scPairing_unpaired")``, ``uns["scpairing"]`` ->
     ``Misc(object, "scPairing_pairing")``, other plain ``uns`` entries by name.
     """
+    import rpy2.rinterface as ri
+
     _check_seurat_cells(mdata)
     path = _check_path(path, "path", exists=False)
     if not isinstance(project, str) or not project:
         raise TypeError("`project` must be a non-empty string.")
+    meta_frame = _meta(mdata)
+    if idents is not None and (not isinstance(idents, str) or idents not in meta_frame.columns):
+        raise KeyError(
+            f"`idents`: {idents!r} is not a metadata column; columns: {list(meta_frame.columns)}."
+        )
     state = _r()
     ro, fn = state["ro"], state["fn"]
     record = dict(mdata.uns.get("seurat", {}) or {})
@@ -640,7 +652,8 @@ def write_seurat(
     if model is not None:
         misc["scPairing"] = _model_record(model, assay_of)
 
-    meta = _rpy(_meta(mdata))
+    idents_r = ri.NULL if idents is None else ro.StrVector(meta_frame[idents].astype(str).tolist())
+    meta = _rpy(meta_frame)
     reductions = writer.reductions
     with _default(ro):
         obj = fn[".build_seurat"](
@@ -652,6 +665,7 @@ def write_seurat(
             data=ro.ListVector(data) if data else ro.r("list()"),
             features=ro.ListVector(features) if features else ro.r("list()"),
             project=project,
+            idents=idents_r,
         )
         fn["saveRDS"](obj, str(path))
     return path

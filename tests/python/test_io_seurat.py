@@ -228,6 +228,8 @@ def test_paired_mudata_reads_back_in_r_in_the_paircells_layout(r, reference, tmp
     stored = get("scPairing::GetScPairingModel")(obj)
     assert list(stored.rx2("spec").rx2("modality")) == ["rna", "atac"]
     assert list(stored.rx2("spec").rx2("assay")) == ["RNA", "peaks"]
+    widths = list(stored.rx2("spec").rx2("input.dims"))
+    assert widths == [model.input_dims[m] for m in ("rna", "atac")]
     get("scPairing::SaveScPairingModel")(stored, str(tmp_path / "model.pt"))
     loaded = scp.ScPairing.load(tmp_path / "model.pt")
     np.testing.assert_allclose(
@@ -240,6 +242,20 @@ def test_paired_mudata_reads_back_in_r_in_the_paircells_layout(r, reference, tmp
     assert (again.obs["rna_cell"].to_numpy() == paired.obs["rna_cell"].to_numpy()).all()
     assert again.uns["unpaired"] == paired.uns["unpaired"]
     assert again.uns["scpairing"]["method"] == paired.uns["scpairing"]["method"]
+
+
+def test_write_seurat_sets_identities_from_a_metadata_column(r, reference, tmp_path):
+    _, queries, paired = reference
+    path = tmp_path / "idents.rds"
+    scp.io.write_seurat(paired, path, idents="rna_cell_type")
+    idents = list(r.r("function(p) as.character(Idents(readRDS(p)))")(str(path)))
+    expected = queries["rna"][paired.obs["rna_cell"]].obs["cell_type"].astype(str).tolist()
+    assert idents == expected
+    default = tmp_path / "default.rds"
+    scp.io.write_seurat(paired, default, project="atlas")
+    assert set(r.r("function(p) as.character(Idents(readRDS(p)))")(str(default))) == {"atlas"}
+    with pytest.raises(KeyError, match="`idents`: 'nope' is not a metadata column"):
+        scp.io.write_seurat(paired, tmp_path / "bad.rds", idents="nope")
 
 
 def test_paircells_accepts_the_python_written_object(r, reference, tmp_path):

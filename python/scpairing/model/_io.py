@@ -43,9 +43,10 @@ class ModelState:
     # Absent from files written before they existed.
     reproducibility: dict[str, Any]
     validation: dict[str, Any] | None
+    adaptation: dict[str, Any] | None
 
 
-# Entries every model file has had; "reproducibility" and "validation" came later.
+# Entries every model file has had; "reproducibility", "validation" and "adaptation" came later.
 REQUIRED_KEYS = (
     "format",
     "version",
@@ -121,6 +122,7 @@ def write(
         "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
         "reproducibility": state.reproducibility,
         "validation": state.validation,
+        "adaptation": state.adaptation,
     }
     torch.save(payload, Path(path))
 
@@ -186,4 +188,5 @@ def _state_from_payload(payload: dict) -> ModelState:
         is_trained=payload["is_trained"],
         reproducibility=payload.get("reproducibility", {}),
         validation=payload.get("validation"),
+        adaptation=payload.get("adaptation"),
     )

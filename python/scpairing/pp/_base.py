@@ -205,6 +205,9 @@ class Reduction(ABC):
 
     kind: ClassVar[str]
     # Constructor options saved in the state; subclasses extend this.
+    # Whether :meth:`refit` on more cells is meaningful: False for reductions computed
+    # elsewhere, whose space is fixed by their given loadings.
+    refittable: ClassVar[bool] = True
     _params: ClassVar[tuple[str, ...]] = (
         "n_components",
         "layer",
@@ -348,6 +351,42 @@ class Reduction(ABC):
         _check_unique(names, f"{argname}.var_names")
         out = self._transform(counts, names, min_overlap)
         return np.ascontiguousarray(out, dtype=np.float32)
+
+    def refit(self, bridge: ad.AnnData, extra: Sequence[tuple[ad.AnnData, str]]) -> Reduction:
+        """A new reduction with these parameters fitted on ``bridge`` plus ``extra`` cells.
+
+        Parameters
+        ----------
+        bridge
+            The cells this reduction was fitted on (their features define the space).
+        extra
+            ``(AnnData, argname)`` of more cells of the same modality (e.g. unpaired queries),
+            counts read as for :meth:`transform` and matched to ``bridge``'s features by name
+            (missing ones zero; ``argname`` names them in errors).
+
+        Returns
+        -------
+        Reduction
+            A fitted reduction; this one is unchanged.
+        """
+        refitted = type(self)(**{p: getattr(self, p) for p in self._params})
+        counts = read_counts(
+            bridge, self.layer, "bridge", allow_non_integer=self.allow_non_integer, kind=self.kind
+        )
+        names = self._canonical_names(bridge.var_names)
+        _check_unique(names, "bridge.var_names")
+        refitted._feature_names = names  # _align matches the extra cells to these
+        blocks = [_to_csr(counts)]
+        for adata, argname in extra:
+            values = read_counts(
+                adata, self.layer, argname, allow_non_integer=self.allow_non_integer, kind=self.kind
+            )
+            aligned = refitted._align(
+                values, self._canonical_names(adata.var_names), self.min_overlap
+            )
+            blocks.append(_to_csr(aligned).astype(blocks[0].dtype))
+        refitted._fit(sp.vstack(blocks, format="csr"), names)
+        return refitted
 
     def fit_transform(self, adata: ad.AnnData) -> np.ndarray:
         """Fit on ``adata`` and return its transform (same as ``fit(adata).transform(adata)``)."""

@@ -49,6 +49,8 @@ class _ProjectedReduction(Reduction):
     :meth:`project` always projects counts.
     """
 
+    refittable = False
+
     _params = ("obsm_key", "layer", "min_overlap", "allow_non_integer", "tolerance")
     _options: ClassVar[tuple[str, ...]] = ()
     _arrays: ClassVar[tuple[str, ...]] = ("components_",)
