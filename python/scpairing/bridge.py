@@ -8,6 +8,7 @@ output goes here once.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import random
 from collections.abc import Mapping
@@ -81,13 +82,15 @@ def pair_queries(
     method: str = "auto",
     min_confidence: float = 0.0,
     allow_non_integer: bool | None = None,
+    adapt: bool = False,
+    bridge: Mapping[str, ad.AnnData] | Any = None,
     **pair_kwargs: Any,
 ) -> QueryPairing:
     """Embed unpaired query datasets with a trained model and pair their cells one to one.
 
     Parameters
     ----------
-    model, queries, cutoff, method, min_confidence, allow_non_integer, **pair_kwargs
+    model, queries, cutoff, method, min_confidence, allow_non_integer, adapt, bridge, **pair_kwargs
         As :func:`bridge_pair` (a query may hold an ``obs["source_cell"]`` column here: only
         the MuData of :func:`bridge_pair` writes one).
 
@@ -127,6 +130,11 @@ def pair_queries(
             fix=f"call `queries[{name!r}].obs_names_make_unique()` first, so every pair names "
             "its cells unambiguously",
         )
+    if _validate.check_bool(adapt, "adapt"):
+        model = _adapted(model, queries, bridge)
+        validation = model.validation
+    elif bridge is not None:
+        raise ValueError("`bridge` is only used with adapt=True; leave it as None.")
     z = {name: _embed(model, adata, name, embed_options) for name, adata in queries.items()}
     _confidence.warn_no_signal(validation, "bridge_pair()")
     names = list(z)
@@ -160,6 +168,7 @@ def pair_queries(
         "confidence": how,
         "validation_auc": float((validation or {}).get("auc", np.nan)),
         "validation_foscttm": float((validation or {}).get("foscttm", np.nan)),
+        "adapted": bool(adapt and model.adaptation["accepted"]),
     }
     return QueryPairing(
         index=index,
@@ -181,6 +190,8 @@ def bridge_pair(
     method: str = "auto",
     min_confidence: float = 0.0,
     allow_non_integer: bool | None = None,
+    adapt: bool = False,
+    bridge: Mapping[str, ad.AnnData] | Any = None,
     **pair_kwargs: Any,
 ):
     """Embed unpaired query datasets with a trained model and pair them into an artificial multiome.
@@ -211,6 +222,13 @@ def bridge_pair(
     allow_non_integer
         Passed to ``model.embed`` when given: accept non-integer values where raw counts are
         read (``None``: the model's own setting).
+    adapt
+        Refine the model on these queries first (:meth:`ScPairing.adapt`: its own reductions
+        refitted with the query cells, retrained on the bridge) and pair with the refined
+        copy; ``model`` itself is unchanged. Takes about one more training run.
+    bridge
+        With ``adapt=True`` and a model loaded from a file: the paired bridge it was trained
+        on (see :meth:`ScPairing.adapt`).
 
     Returns
     -------
@@ -224,8 +242,8 @@ def bridge_pair(
         ``mdata.obs`` has ``{mod}_cell`` per modality, ``similarity`` and ``confidence``;
         ``mdata.uns["unpaired"]`` lists unpaired cell names per modality and
         ``mdata.uns["scpairing"]`` records model, cutoff, min_confidence, the similarity cutoff
-        used, method, objective, how confidence was computed and the model's validation AUC /
-        FOSCTTM.
+        used, method, objective, how confidence was computed, the model's validation AUC /
+        FOSCTTM and whether it was adapted to the queries (``adapted``).
 
     Notes
     -----
@@ -259,6 +277,8 @@ def bridge_pair(
         method=method,
         min_confidence=min_confidence,
         allow_non_integer=allow_non_integer,
+        adapt=adapt,
+        bridge=bridge,
         **pair_kwargs,
     )
     return to_mudata(result, _validate.modality_mapping(queries, "queries"))
@@ -296,6 +316,20 @@ def to_mudata(result: QueryPairing, queries: Mapping[str, ad.AnnData]):
     if renamed_var:
         mdata.uns["scpairing"]["var_names"] = renamed_var
     return mdata
+
+
+def _adapted(model: Any, queries: Mapping[str, ad.AnnData], bridge: Any) -> Any:
+    """A copy of ``model`` adapted to ``queries`` (:meth:`ScPairing.adapt`); ``model`` is kept.
+
+    The copy shares the bridge data the model refers to (it is read, never changed).
+    """
+    if not callable(getattr(model, "adapt", None)):
+        raise TypeError(
+            f"`adapt=True` needs a scpairing.ScPairing model; got {type(model).__name__}."
+        )
+    shared = {id(adata): adata for adata in getattr(model, "_bridge_data", {}).values()}
+    adapted = copy.deepcopy(model, shared)
+    return adapted.adapt(queries, bridge=bridge, progress=False)
 
 
 def _embed(model: Any, adata: ad.AnnData, name: str, options: dict[str, Any]) -> np.ndarray:
