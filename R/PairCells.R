@@ -87,6 +87,14 @@
 #'   (needs Signac), with the columns Signac's functions read (`gene_name`, `gene_id`,
 #'   `gene_biotype`, `type`); its chromosomes must be named like the peaks' (`chr1`).
 #'   `NULL` (default): the ATAC query's, when it is a `ChromatinAssay`.
+#' @param adapt If `TRUE`, first refine a copy of the model on these queries (Python's
+#'   `ScPairing.adapt`): the reductions the model fitted itself are refitted on the bridge
+#'   plus the query cells and the model is retrained on the bridge, which takes about one
+#'   more training run; the model is unchanged. Needs the bridge: pass the Seurat object
+#'   [RunScPairing()] returned as `model_or_bridge` (a model trained in this R session
+#'   also holds it). `Misc(paired, "scPairing_pairing")$adapted` says whether the adapted
+#'   model was used (an adaptation that makes the bridge's held-out validation worse is
+#'   undone, with a warning).
 #' @param drop.empty If `TRUE`, features (genes, peaks, proteins) with no counts in any
 #'   pair are dropped from their assay. Default `FALSE`: every feature of the queries is
 #'   kept, so the paired object has the queries' feature sets.
@@ -133,7 +141,8 @@
 #' paired <- PairCells(bridge, rna = rna_query, atac = atac_query, cutoff = 0.8)
 #' }
 PairCells <- function(model_or_bridge, rna = NULL, atac = NULL, cutoff = 0.8, assays = NULL, ...,
-                      protein = NULL, genome = NULL, annotation = NULL, drop.empty = FALSE) {
+                      protein = NULL, genome = NULL, annotation = NULL, drop.empty = FALSE,
+                      adapt = FALSE) {
   model <- .as_model(model_or_bridge)
   objects <- Filter(Negate(is.null), list(rna = rna, atac = atac, protein = protein))
   if (length(objects) < 2) {
@@ -149,6 +158,7 @@ PairCells <- function(model_or_bridge, rna = NULL, atac = NULL, cutoff = 0.8, as
   }
   .check_named_character(assays, "assays", "c(RNA = \"RNA\", ATAC = \"peaks\")")
   .check_flag(drop.empty, "drop.empty")
+  .check_flag(adapt, "adapt")
   if (is.null(atac) && (!is.null(genome) || !is.null(annotation))) {
     stop("`genome` and `annotation` describe the peaks of the ATAC query: give `atac` too, or ",
          "drop them.", call. = FALSE)
@@ -184,9 +194,11 @@ PairCells <- function(model_or_bridge, rna = NULL, atac = NULL, cutoff = 0.8, as
   queries <- lapply(stats::setNames(nm = names(objects)), function(modality) {
     .query_anndata(objects[[modality]], model, modality, modality, read_from[[modality]])
   })
+  adapting <- if (adapt) .adapt_args(model_or_bridge, model, py_model) else list()
   # One pairing result for both fronts: the QueryPairing that Python's bridge_pair builds from.
   result <- .py_with_warnings(function() {
-    do.call(scp$pair_queries, c(list(py_model, queries, cutoff = cutoff), .py_args(options)))
+    do.call(scp$pair_queries, c(list(py_model, queries, cutoff = cutoff), .py_args(options),
+                                adapting))
   }, "PairCells")
   value <- function(name) reticulate::py_to_r(reticulate::py_get_attr(result, name))
   field <- function(name, modality) {
@@ -264,3 +276,17 @@ PairCells <- function(model_or_bridge, rna = NULL, atac = NULL, cutoff = 0.8, as
 }
 
 `%||%` <- function(x, y) if (is.null(x)) y else x
+
+# pair_queries' adapt options: the bridge's assays as AnnData unless the model holds them.
+.adapt_args <- function(model_or_bridge, model, py_model) {
+  if (isTRUE(reticulate::py_to_r(py_model$holds_bridge))) return(list(adapt = TRUE))
+  if (!inherits(model_or_bridge, "Seurat")) {
+    stop("`adapt = TRUE` needs the bridge the model was trained on: pass the Seurat object ",
+         "RunScPairing() returned as `model_or_bridge`.", call. = FALSE)
+  }
+  bridge <- lapply(stats::setNames(nm = model$spec$modality), function(modality) {
+    .query_anndata(model_or_bridge, model, modality, "model_or_bridge",
+                   .model_assay(model, modality))
+  })
+  list(adapt = TRUE, bridge = reticulate::dict(bridge))
+}

@@ -155,3 +155,34 @@ test_that("`...` reaches the Python model and training by name", {
   expect_equal(reticulate::py_to_r(py_model$config)$n_hidden, 16L)
   expect_equal(reticulate::py_to_r(py_model$history$`__len__`()), 1L)
 })
+
+test_that("PairCells(adapt = TRUE) pairs with a copy adapted to the queries", {
+  skip_if_no_scpairing()
+  fixture <- trained_fixture()
+  path <- withr::local_tempfile(fileext = ".rds")
+  saveRDS(fixture$bridge, path)
+  bridge <- readRDS(path)  # the model is loaded from its bytes: it does not hold its bridge
+  model <- GetScPairingModel(bridge)
+  expect_error(PairCells(model, rna = fixture$rna_query, atac = fixture$atac_query,
+                         adapt = TRUE), "needs the bridge.*RunScPairing", class = "error")
+  expect_error(PairCells(bridge, rna = fixture$rna_query, atac = fixture$atac_query,
+                         adapt = "yes"), "`adapt`")
+  plain <- quiet_pair(bridge, rna = fixture$rna_query, atac = fixture$atac_query, cutoff = 0)
+  adapted <- withCallingHandlers(
+    quiet_pair(bridge, rna = fixture$rna_query, atac = fixture$atac_query, cutoff = 0,
+               adapt = TRUE),
+    warning = function(w) {
+      if (grepl("validation got worse|too small to generalise", conditionMessage(w))) {
+        invokeRestart("muffleWarning")
+      }
+    })
+  provenance <- SeuratObject::Misc(adapted, "scPairing_pairing")
+  expect_true(is.logical(provenance$adapted))
+  expect_false(SeuratObject::Misc(plain, "scPairing_pairing")$adapted)
+  # Every query cell is still paired or reported unpaired.
+  unpaired <- SeuratObject::Misc(adapted, "scPairing_unpaired")
+  expect_setequal(c(adapted$rna_cell, unpaired$rna), colnames(fixture$rna_query))
+  if (isTRUE(provenance$adapted)) {
+    expect_false(isTRUE(all.equal(sum(adapted$similarity), sum(plain$similarity))))
+  }
+})

@@ -64,14 +64,14 @@ def _check_queries(model: Any, queries: object) -> dict[str, ad.AnnData]:
 def _check_bridge(model: Any, bridge: object) -> dict[str, ad.AnnData]:
     """The bridge the model was built on, or the one given for a model loaded from a file."""
     if bridge is None:
-        if not model._bridge_data:
+        if not model.holds_bridge:
             raise ValueError(
                 "`bridge`: this model was loaded from a file, so it does not hold its bridge; "
                 "pass the paired bridge it was trained on, adapt(queries, bridge={'rna': ..., "
                 "'atac': ...})."
             )
         return model._bridge_data
-    if model._bridge_data:
+    if model.holds_bridge:
         raise ValueError(
             "`bridge`: this model holds the bridge it was built on; leave `bridge` as None."
         )

@@ -246,6 +246,12 @@ class ScPairing:
         return dict(self._reductions)
 
     @property
+    def holds_bridge(self) -> bool:
+        """Whether the model holds the bridge it was built on (so it can :meth:`train` and
+        :meth:`adapt` without being given it); False for a model loaded from a file."""
+        return bool(self._bridge) and bool(self._bridge_data)
+
+    @property
     def input_dims(self) -> dict[str, int]:
         """Width of each modality's representation (the encoder input)."""
         return {m: int(mean.shape[0]) for m, mean in self._input_mean.items()}
