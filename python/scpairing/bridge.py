@@ -44,8 +44,10 @@ class QueryPairing:
         ``{modality: (n_pairs, latent_dim)}`` unit vectors of the paired cells.
     provenance
         Model, cutoff, min_confidence, the similarity cutoff used, method, objective, how
-        confidence was computed, the model's validation AUC / FOSCTTM, and ``stages``: seconds
-        and peak-memory growth per stage of the run (see :func:`bridge_pair`, Notes).
+        confidence was computed, the model's validation AUC / FOSCTTM, the matcher's
+        ``diagnostics`` (:attr:`Pairing.diagnostics`: rounds, proven or estimated gap; two
+        modalities only, else empty) and ``stages``: seconds and peak-memory growth per stage
+        of the run (see :func:`bridge_pair`, Notes).
     """
 
     index: dict[str, np.ndarray]
@@ -144,7 +146,9 @@ def pair_queries(
         index = {names[0]: result.index1, names[1]: result.index2}
         unpaired = {names[0]: result.unpaired1, names[1]: result.unpaired2}
         similarity, used = result.similarity, result.method
+        diagnostics = dict(result.diagnostics)
     else:
+        diagnostics = {}
         if "groups1" in pair_kwargs or "groups2" in pair_kwargs:
             raise ValueError("`groups1`/`groups2` are only supported when pairing two modalities.")
         with _stages.stage("pair"):
@@ -167,6 +171,7 @@ def pair_queries(
         "confidence": how,
         "validation_auc": float((validation or {}).get("auc", np.nan)),
         "validation_foscttm": float((validation or {}).get("foscttm", np.nan)),
+        "diagnostics": diagnostics,
         "stages": _stages.current().as_dict(),
     }
     return QueryPairing(
@@ -238,7 +243,7 @@ def bridge_pair(
         ``mdata.uns["unpaired"]`` lists unpaired cell names per modality and
         ``mdata.uns["scpairing"]`` records model, cutoff, min_confidence, the similarity cutoff
         used, method, objective, how confidence was computed, the model's validation AUC /
-        FOSCTTM and ``stages`` (below).
+        FOSCTTM, the matcher's ``diagnostics`` and ``stages`` (below).
 
     Notes
     -----
