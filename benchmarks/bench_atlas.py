@@ -13,8 +13,9 @@ that its peak RSS (VmHWM) is its own.
 
 Columns (seconds, from ``mdata.uns["scpairing"]["stages"]``): ``reduce`` the bridge's
 reductions applied to each atlas's counts (RNA / ATAC), ``encode`` both encoders, ``index``
-clustering both sets for the search, ``match`` the rest of the matching (searches and auction),
-``out`` confidence and building the MuData; ``total`` the ``bridge_pair`` call; ``data GB``: RSS
+clustering both sets for the search, ``search`` / ``solve`` the matcher's neighbour and pricing
+searches and its auctions (summed over the pricing rounds), ``out`` confidence and building the
+MuData; ``total`` the ``bridge_pair`` call; ``data GB``: RSS
 once the atlases are built (before ``bridge_pair``); ``peak GB``: the process's VmHWM; pairs and
 the matcher's gap to a dual bound (``p``: proven, exhaustive search; ``e``: estimated, approximate
 search).
@@ -123,7 +124,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "bridge.pt"
         _train(model, args.seed, args.epochs)
-        head = f"{'n/side':>9} {'reduce rna/atac':>15} {'encode':>6} {'index':>6} {'match':>6}"
+        head = f"{'n/side':>9} {'reduce rna/atac':>15} {'encode':>6} {'index':>6}"
+        head += f" {'search':>6} {'solve':>6}"
         print(head + f" {'out':>5} {'total':>6} {'data GB':>7} {'peak GB':>7} {'pairs':>8} gap")
         for n in args.sizes:
             cmd = [sys.executable, __file__, "--child", "--model", str(model), "--n", str(n)]
@@ -135,13 +137,13 @@ def main() -> None:
             res = json.loads(out.strip().splitlines()[-1])
             st = res["stages"]
             encode = st.get("encode:rna", 0.0) + st.get("encode:atac", 0.0)
-            match = st.get("pair", 0.0) - st.get("index", 0.0)
             gap = f"{res['gap']:.1e} p" if res["gap"] == res["gap"] else ""
             if res["gap_estimate"] == res["gap_estimate"]:
                 gap = f"{res['gap_estimate']:.1e} e"
             reduce = f"{st['reduce:rna']:.1f} / {st['reduce:atac']:.1f}"
             print(
-                f"{n:>9,} {reduce:>15} {encode:>6.1f} {st.get('index', 0.0):>6.1f} {match:>6.1f}"
+                f"{n:>9,} {reduce:>15} {encode:>6.1f} {st.get('index', 0.0):>6.1f}"
+                f" {st.get('search', 0.0):>6.1f} {st.get('solve', 0.0):>6.1f}"
                 f" {st['confidence'] + st['output']:>5.1f} {res['seconds']:>6.1f}"
                 f" {res['data_gb']:>7.2f} {res['peak_gb']:>7.2f} {res['pairs']:>8,} {gap}"
                 + ("" if res["converged"] else " (stopped before converging)"),

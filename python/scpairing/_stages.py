@@ -108,6 +108,13 @@ def stage(name: str) -> Iterator[None]:
         record.add(name, time.perf_counter() - start, peak_rss_gb() - peak)
 
 
+def add_seconds(name: str, seconds: float) -> None:
+    """Add ``seconds`` of a stage that ran in pieces between others (its memory: ``nan``)."""
+    record = _CURRENT.get()
+    if record is not None:
+        record.add(name, seconds, np.nan)
+
+
 def progress(iterable: Iterable[_T], desc: str, total: int | None = None) -> Iterable[_T]:
     """``iterable`` in a tqdm bar when the open record asked for progress, else as it is."""
     record = _CURRENT.get()

@@ -265,9 +265,11 @@ def bridge_pair(
     ``uns["scpairing"]["stages"]`` is ``{stage: {"seconds": s, "peak_rss_growth_gb": g}}`` in
     the order the stages ran: ``reduce:<modality>`` (the bridge's reductions applied to a
     query's counts), ``encode:<modality>`` (the encoder), ``index`` (clustering both sets for
-    the search), ``pair`` (all of the matching, ``index`` included), ``confidence`` and
-    ``output`` (building this MuData). ``g`` is how far the stage raised the process's peak
-    resident memory (0 when it stayed below an earlier peak).
+    the search), ``search`` and ``solve`` (the sparse matcher's neighbour / pricing searches
+    and auctions, which alternate, so their memory is ``nan``), ``pair`` (all of the matching,
+    the three before included), ``confidence`` and ``output`` (building this MuData). ``g`` is
+    how far the stage raised the process's peak resident memory (0 when it stayed below an
+    earlier peak).
     """
     for name, adata in _validate.modality_mapping(queries, "queries").items():
         if "source_cell" in adata.obs.columns:

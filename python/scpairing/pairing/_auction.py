@@ -355,6 +355,7 @@ def match_sparse(
     t0 = time.perf_counter()
     with _stages.stage("index"):
         index = ClusterIndex(z1, z2, n_clusters, seed, device)
+    index_seconds = time.perf_counter() - t0
     graph = _Graph(n, m)
     # The first graph only seeds the auction (pricing finds what it misses): search nearby cells.
     seed_probe = 4 * max(1, (n + m) // max(1, n_clusters))
@@ -417,6 +418,9 @@ def match_sparse(
             index, price, profit, search_cutoff, seed, ESTIMATE_SAMPLE
         )
         info.search += time.perf_counter() - t0
+    # Searches and solves alternate over the rounds: their sums, next to the index's stage.
+    _stages.add_seconds("search", info.search - index_seconds)
+    _stages.add_seconds("solve", info.solve)
     info.edges = int(graph.rows.size)
     info.n_clusters = int(index.centers.shape[0])
     info.rows = np.flatnonzero(row_col >= 0)
