@@ -19,7 +19,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from . import _confidence, _output, _validate
+from . import _confidence, _output, _stages, _validate
 from .pairing._auction import edge_similarity
 from .pairing._pair import _check_cutoff, pair, pair_three
 
@@ -45,7 +45,10 @@ class QueryPairing:
         ``{modality: (n_pairs, latent_dim)}`` unit vectors of the paired cells.
     provenance
         Model, cutoff, min_confidence, the similarity cutoff used, method, objective, how
-        confidence was computed and the model's validation AUC / FOSCTTM.
+        confidence was computed, the model's validation AUC / FOSCTTM, the matcher's
+        ``diagnostics`` (:attr:`Pairing.diagnostics`: rounds, proven or estimated gap; two
+        modalities only, else empty) and ``stages``: seconds and peak-memory growth per stage
+        of the run (see :func:`bridge_pair`, Notes).
     """
 
     index: dict[str, np.ndarray]
@@ -74,6 +77,7 @@ class QueryPairing:
         return f"QueryPairing: {self.n_pairs:,} pairs ({counts})"
 
 
+@_stages.recorded
 def pair_queries(
     model: Any,
     queries: Mapping[str, ad.AnnData] | Any,
@@ -82,6 +86,7 @@ def pair_queries(
     method: str = "auto",
     min_confidence: float = 0.0,
     allow_non_integer: bool | None = None,
+    progress: bool = False,
     adapt: bool = False,
     bridge: Mapping[str, ad.AnnData] | Any = None,
     **pair_kwargs: Any,
@@ -90,9 +95,11 @@ def pair_queries(
 
     Parameters
     ----------
-    model, queries, cutoff, method, min_confidence, allow_non_integer, adapt, bridge, **pair_kwargs
+    model, queries, cutoff, method, min_confidence, allow_non_integer, progress, adapt, bridge
         As :func:`bridge_pair` (a query may hold an ``obs["source_cell"]`` column here: only
         the MuData of :func:`bridge_pair` writes one).
+    **pair_kwargs
+        As :func:`bridge_pair`.
 
     Returns
     -------
@@ -112,6 +119,7 @@ def pair_queries(
         )
     queries = _validate.modality_mapping(queries, "queries")
     min_confidence = _validate.check_number(min_confidence, "min_confidence", low=0, high=1)
+    pair_kwargs["progress"] = _validate.check_bool(progress, "progress")
     validation = getattr(model, "validation", None)
     known = list(model.modalities)
     embed_options = {}
@@ -143,15 +151,20 @@ def pair_queries(
     if len(names) == 2:
         floor = _confidence.similarity_at(validation, names[0], names[1], min_confidence)
         used_cutoff = max(cutoff, min(floor, 1.0)) if floor is not None else cutoff
-        result = pair(z[names[0]], z[names[1]], used_cutoff, method=method, **pair_kwargs)
+        with _stages.stage("pair"):
+            result = pair(z[names[0]], z[names[1]], used_cutoff, method=method, **pair_kwargs)
         index = {names[0]: result.index1, names[1]: result.index2}
         unpaired = {names[0]: result.unpaired1, names[1]: result.unpaired2}
         similarity, used = result.similarity, result.method
+        diagnostics = dict(result.diagnostics)
     else:
+        diagnostics = {}
         if "groups1" in pair_kwargs or "groups2" in pair_kwargs:
             raise ValueError("`groups1`/`groups2` are only supported when pairing two modalities.")
-        index, similarity, unpaired, used = pair_three(z, cutoff, method=method, **pair_kwargs)
-    confidence, how = _pair_confidence(z, index, validation)
+        with _stages.stage("pair"):
+            index, similarity, unpaired, used = pair_three(z, cutoff, method=method, **pair_kwargs)
+    with _stages.stage("confidence"):
+        confidence, how = _pair_confidence(z, index, validation)
     keep = confidence >= min_confidence
     if not keep.all():
         unpaired = {n: np.sort(np.concatenate([unpaired[n], index[n][~keep]])) for n in names}
@@ -168,6 +181,8 @@ def pair_queries(
         "confidence": how,
         "validation_auc": float((validation or {}).get("auc", np.nan)),
         "validation_foscttm": float((validation or {}).get("foscttm", np.nan)),
+        "diagnostics": diagnostics,
+        "stages": _stages.current().as_dict(),
         "adapted": bool(adapt and model.adaptation["accepted"]),
     }
     return QueryPairing(
@@ -182,6 +197,7 @@ def pair_queries(
     )
 
 
+@_stages.recorded
 def bridge_pair(
     model: Any,
     queries: Mapping[str, ad.AnnData] | Any,
@@ -190,6 +206,7 @@ def bridge_pair(
     method: str = "auto",
     min_confidence: float = 0.0,
     allow_non_integer: bool | None = None,
+    progress: bool = False,
     adapt: bool = False,
     bridge: Mapping[str, ad.AnnData] | Any = None,
     **pair_kwargs: Any,
@@ -222,6 +239,9 @@ def bridge_pair(
     allow_non_integer
         Passed to ``model.embed`` when given: accept non-integer values where raw counts are
         read (``None``: the model's own setting).
+    progress
+        Show progress bars over the long loops (reducing and embedding each query in blocks,
+        pairing rounds, groups).
     adapt
         Refine the model on these queries first (:meth:`ScPairing.adapt`: its own reductions
         refitted with the query cells, retrained on the bridge) and pair with the refined
@@ -243,7 +263,8 @@ def bridge_pair(
         ``mdata.uns["unpaired"]`` lists unpaired cell names per modality and
         ``mdata.uns["scpairing"]`` records model, cutoff, min_confidence, the similarity cutoff
         used, method, objective, how confidence was computed, the model's validation AUC /
-        FOSCTTM and whether it was adapted to the queries (``adapted``).
+        FOSCTTM, whether it was adapted to the queries (``adapted``), the matcher's
+        ``diagnostics`` and ``stages`` (below).
 
     Notes
     -----
@@ -261,6 +282,15 @@ def bridge_pair(
 
     A ``UserWarning`` gives the figure when the model's validation AUC is below 0.6: it cannot
     tell true partners from random cells, and its pairs are little better than random.
+
+    ``uns["scpairing"]["stages"]`` is ``{stage: {"seconds": s, "peak_rss_growth_gb": g}}`` in
+    the order the stages ran: ``reduce:<modality>`` (the bridge's reductions applied to a
+    query's counts), ``encode:<modality>`` (the encoder), ``index`` (clustering both sets for
+    the search), ``search`` and ``solve`` (the sparse matcher's neighbour / pricing searches
+    and auctions, which alternate, so their memory is ``nan``), ``pair`` (all of the matching,
+    the three before included), ``confidence`` and ``output`` (building this MuData). ``g`` is
+    how far the stage raised the process's peak resident memory (0 when it stayed below an
+    earlier peak).
     """
     for name, adata in _validate.modality_mapping(queries, "queries").items():
         if "source_cell" in adata.obs.columns:
@@ -277,11 +307,15 @@ def bridge_pair(
         method=method,
         min_confidence=min_confidence,
         allow_non_integer=allow_non_integer,
+        progress=progress,
         adapt=adapt,
         bridge=bridge,
         **pair_kwargs,
     )
-    return to_mudata(result, _validate.modality_mapping(queries, "queries"))
+    with _stages.stage("output"):
+        mdata = to_mudata(result, _validate.modality_mapping(queries, "queries"))
+    mdata.uns["scpairing"]["stages"] = _stages.current().as_dict()
+    return mdata
 
 
 def to_mudata(result: QueryPairing, queries: Mapping[str, ad.AnnData]):

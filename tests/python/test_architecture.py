@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "python" / "scpairing"
 # Each unit is a top-level module or subpackage of scpairing; a unit may import only units on
 # lower floors (function-level imports included).
 FLOORS = [
-    {"_validate", "_device", "_counts", "_peaks", "_compat"},
+    {"_validate", "_device", "_counts", "_peaks", "_compat", "_stages"},
     {"_confidence", "_output", "pp", "metrics", "datasets", "pl"},
     {"model", "pairing"},
     {"bridge"},

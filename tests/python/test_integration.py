@@ -1,11 +1,12 @@
 """End to end on real data: bridge training, held-out query embedding and pairing."""
 
+import mudata as md
 import numpy as np
 
 import scpairing as scp
 
 
-def test_held_out_query_embeds_far_better_than_random(snare):
+def test_held_out_query_embeds_far_better_than_random(snare, tmp_path):
     rna, atac = snare
     rng = np.random.default_rng(0)
     cells = np.sort(rng.choice(rna.n_obs, 3000, replace=False))
@@ -36,3 +37,14 @@ def test_held_out_query_embeds_far_better_than_random(snare):
     _, counts = np.unique(labels[query], return_counts=True)
     random_rate = np.sum((counts / counts.sum()) ** 2)
     assert same_type.mean() > 1.5 * random_rate
+
+    # The run's stages, in the order they ran, travel with the output (and its file).
+    info = paired.uns["scpairing"]
+    names = ["reduce:rna", "encode:rna", "reduce:atac", "encode:atac", "index", "search"]
+    assert list(info["stages"]) == [*names, "solve", "pair", "confidence", "output"]
+    stages = {name: record["seconds"] for name, record in info["stages"].items()}
+    assert 0 < stages["index"] + stages["search"] + stages["solve"] <= stages["pair"]
+    assert info["diagnostics"]["gap"] < 1e-4  # exhaustive search at this size: proven
+    paired.write(tmp_path / "paired.h5mu")
+    stored = md.read_h5mu(tmp_path / "paired.h5mu").uns["scpairing"]["stages"]
+    assert stored["pair"]["seconds"] == info["stages"]["pair"]["seconds"]

@@ -341,7 +341,13 @@ def test_pair_queries_is_the_one_result_bridge_pair_is_built_from():
     np.testing.assert_array_equal(mdata.obs["atac_cell"], result.cells["atac"])
     np.testing.assert_allclose(mdata.obs["similarity"], result.similarity)
     np.testing.assert_allclose(mdata.obs["confidence"], result.confidence)
-    assert mdata.uns["scpairing"] == result.provenance
+    # Two runs: everything but the stage timings agrees; the MuData adds its own output stage.
+    stages = mdata.uns["scpairing"].pop("stages")
+    assert mdata.uns["scpairing"] == {k: v for k, v in result.provenance.items() if k != "stages"}
+    assert list(stages) == [*result.provenance["stages"], "output"]
+    assert set(stages) == {"pair", "confidence", "output"}  # the stand-in model has no stages
+    for record in stages.values():
+        assert record["seconds"] >= 0 and record["peak_rss_growth_gb"] >= 0
     assert mdata.uns["unpaired"]["atac"] == list(result.unpaired_cells["atac"])
 
 
@@ -421,3 +427,68 @@ def test_repr_summarises_instead_of_dumping_arrays():
     assert f"{result.n_pairs:,} pairs of 400 x 300 cells" in text
     assert f"({result.unpaired1.size:,} / {result.unpaired2.size:,} unpaired)" in text
     assert "proven gap" in text and "[" not in text and len(text.splitlines()) <= 4
+
+
+# ---------------------------------------------------------------- the torch search (device=)
+
+
+def test_torch_tie_key_is_the_numba_key():
+    import torch
+
+    from scpairing.pairing._index import _tie_key, _tie_key_torch
+
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 2**40, 500), rng.integers(0, 2**40, 500)
+    numba_keys = np.array([_tie_key(x, y) for x, y in zip(a, b, strict=True)], dtype=np.uint64)
+    torch_keys = _tie_key_torch(torch.from_numpy(a), torch.from_numpy(b)).numpy()
+    # The torch key has its top bit flipped so that signed order is the unsigned order.
+    np.testing.assert_array_equal((torch_keys ^ np.int64(-(1 << 63))).view(np.uint64), numba_keys)
+    np.testing.assert_array_equal(np.argsort(torch_keys), np.argsort(numba_keys))
+
+
+def test_index_search_torch_cpu_returns_the_numba_edges():
+    import torch
+
+    z1, z2, _, _ = clustered(700, 500, seed=4)
+    numba_index = ClusterIndex(z1, z2, n_clusters=12, seed=0)
+    torch_index = ClusterIndex(z1, z2, n_clusters=12, seed=0, device=torch.device("cpu"))
+    rng = np.random.default_rng(1)
+    offsets, thresholds = rng.uniform(0, 0.2, 500), rng.uniform(0.5, 0.7, 700)
+    for kwargs in ({}, {"offsets": offsets, "thresholds": thresholds}, {"probe": 120}):
+        r0, c0, _, best0 = numba_index.search(0, 5, 0.6, **kwargs)
+        r1, c1, _, best1 = torch_index.search(0, 5, 0.6, **kwargs)
+        assert r0.size > 500
+        assert set(zip(r0, c0, strict=True)) == set(zip(r1, c1, strict=True))
+        above = best0 > kwargs.get("thresholds", -np.inf)
+        np.testing.assert_allclose(best1[above], best0[above], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("probe", [None, 300])
+def test_pair_on_torch_cpu_agrees_with_the_default_path(probe):
+    """The torch search path (device="cpu") gives the same pairs and objective as numba."""
+    z1, z2, _, _ = clustered(2600, 2300, seed=5)
+    default = pair(z1, z2, 0.8, method="sparse", probe=probe)
+    on_torch = pair(z1, z2, 0.8, method="sparse", probe=probe, device="cpu")
+    assert default.n_pairs > 1000
+    np.testing.assert_array_equal(on_torch.index1, default.index1)
+    np.testing.assert_array_equal(on_torch.index2, default.index2)
+    assert on_torch.objective == pytest.approx(default.objective, rel=1e-12)
+    check_partition(on_torch, 2600, 2300)
+
+
+def test_pair_on_torch_cpu_spreads_ties():
+    """Identical cells: the torch path ranks equal similarities by the pair key too, so all
+    cells pair (ranking ties by position would leave most unpaired, see test_pairing_degenerate)."""
+    z = np.zeros((1500, 4), np.float32)
+    z[:, 0] = 1
+    result = pair(z, z.copy(), 0.8, method="sparse", device="cpu", k=5)
+    assert result.n_pairs == 1500
+    assert result.diagnostics["converged"] == 1.0
+
+
+def test_pair_device_is_checked():
+    z1, z2, _, _ = clustered(50, 50)
+    with pytest.raises(TypeError, match="device"):
+        pair(z1, z2, device=3)
+    with pytest.raises(ValueError, match="device"):
+        pair(z1, z2, device="no-such-device")

@@ -441,3 +441,31 @@ def test_protein_too_few_cells():
         pp.ProteinReduction(5).fit(prot)
     with pytest.raises(ValueError, match="at least 2"):
         pp.ProteinReduction(5).fit(prot[:1].copy())
+
+
+@pytest.mark.parametrize("kind", ["rna", "atac", "protein"])
+def test_transform_in_row_blocks_equals_one_pass(snare, kind, monkeypatch):
+    """Queries are reduced in row blocks (bounded copies); the result is the one-pass result,
+    and a missing feature is warned about once, not once per block."""
+    from scpairing.pp import _base
+
+    rna, atac, q_rna, q_atac = snare
+    bridge, query, reduction = {
+        "rna": (rna, q_rna, pp.RNAReduction(10)),
+        "atac": (atac, q_atac, pp.ATACReduction(10, tfidf="log")),
+        "protein": (_protein(), _protein(seed=1), pp.ProteinReduction(5)),
+    }[kind]
+    reduction.fit(bridge)
+    # One bridge feature missing: the alignment path.
+    names = reduction._canonical_names(query.var_names)
+    query = query[:, [name != reduction.feature_names[0] for name in names]].copy()
+    with pytest.warns(UserWarning, match="missing"):
+        one_pass = reduction.transform(query)
+    monkeypatch.setattr(_base, "_TRANSFORM_ENTRIES", 50)
+    assert len(list(_base._row_blocks(reduction._align(query.X, None)))) > 3
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        blocked = reduction.transform(query)
+    assert sum("missing" in str(w.message) for w in caught) == 1
+    np.testing.assert_allclose(blocked, one_pass, rtol=0, atol=1e-6)
+    assert blocked.dtype == np.float32 and blocked.flags.c_contiguous

@@ -12,7 +12,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
-from .. import _confidence, _validate, pp
+from .. import _confidence, _stages, _validate, pp
 from .._device import default_device
 from . import _adapt, _io, _small_bridge
 from ._module import CLIPVAE
@@ -655,14 +655,23 @@ class ScPairing:
         if allow_non_integer is not None:
             _validate.check_bool(allow_non_integer, "allow_non_integer")
         self._check_trained("embed")
-        x = self._scale(self._representation(adata, modality, "adata", allow_non_integer), modality)
+        with _stages.stage(f"reduce:{modality}"):
+            x = self._representation(adata, modality, "adata", allow_non_integer)
         encoder = self.module.encoders[modality]
         self.module.eval()
-        chunks = [
-            encoder(torch.from_numpy(chunk).to(self.device)).cpu().numpy()
-            for chunk in np.array_split(x, max(1, int(np.ceil(len(x) / batch_size))))
-        ]
-        return np.concatenate(chunks).astype(np.float32)
+        # Scaled one batch at a time (no float64 copy of the whole representation), in the
+        # batches of np.array_split.
+        n_batches = max(1, int(np.ceil(len(x) / batch_size)))
+        size, longer = divmod(len(x), n_batches)
+        edges = np.cumsum([0] + [size + 1] * longer + [size] * (n_batches - longer))
+        out = np.empty((len(x), self.latent_dim), dtype=np.float32)
+        with _stages.stage(f"encode:{modality}"):
+            for a, b in _stages.progress(
+                list(zip(edges[:-1], edges[1:], strict=True)), f"embedding {modality}"
+            ):
+                batch = torch.from_numpy(self._scale(x[a:b], modality)).to(self.device)
+                out[a:b] = encoder(batch).cpu().numpy()
+        return out
 
     @torch.no_grad()
     def predict(

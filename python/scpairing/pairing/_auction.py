@@ -20,14 +20,17 @@ per row: the primal is within ``n * eps`` of the optimum of the graph. The price
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 import scipy.sparse as sp
+import torch
 from scipy.optimize import linear_sum_assignment
 
+from .. import _stages
 from ._index import ClusterIndex
 
 UNASSIGNED = -1
@@ -307,6 +310,7 @@ def match_sparse(
     add_k: int = 5,
     deadline: float | None = None,
     tolerance: float = 0.0,
+    device: torch.device | None = None,
 ) -> SparseMatch:
     """Matching on a sparse candidate graph grown by dual pricing (column generation).
 
@@ -332,6 +336,8 @@ def match_sparse(
     exhaustive (``probe=None``): ``sum_i max(u_i, best_i) + sum_j max(v_j, best_j)`` (+ tolerance)
     with ``best`` the largest reduced similarity a re-checked cell found.
 
+    ``device``: where the searches run (see :class:`ClusterIndex`; ``None``: the numba kernel).
+
     Returns
     -------
     SparseMatch
@@ -347,7 +353,9 @@ def match_sparse(
 
     info = SparseMatch(np.empty(0, np.int64), np.empty(0, np.int64))
     t0 = time.perf_counter()
-    index = ClusterIndex(z1, z2, n_clusters, seed)
+    with _stages.stage("index"):
+        index = ClusterIndex(z1, z2, n_clusters, seed, device)
+    index_seconds = time.perf_counter() - t0
     graph = _Graph(n, m)
     # The first graph only seeds the auction (pricing finds what it misses): search nearby cells.
     seed_probe = 4 * max(1, (n + m) // max(1, n_clusters))
@@ -362,7 +370,7 @@ def match_sparse(
     eps = EPS_COLD
     active1, active2 = np.ones(n, bool), np.ones(m, bool)
     last_profit, last_price = np.zeros(n), np.zeros(m)
-    while True:
+    for _ in _stages.progress(itertools.count(), "pricing rounds"):
         t0 = time.perf_counter()
         views = graph.views()
         info.bids += auction(*views, price, row_col, col_row, eps)
@@ -410,6 +418,9 @@ def match_sparse(
             index, price, profit, search_cutoff, seed, ESTIMATE_SAMPLE
         )
         info.search += time.perf_counter() - t0
+    # Searches and solves alternate over the rounds: their sums, next to the index's stage.
+    _stages.add_seconds("search", info.search - index_seconds)
+    _stages.add_seconds("solve", info.solve)
     info.edges = int(graph.rows.size)
     info.n_clusters = int(index.centers.shape[0])
     info.rows = np.flatnonzero(row_col >= 0)

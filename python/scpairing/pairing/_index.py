@@ -10,16 +10,22 @@ cell whose ``max s - offset`` cannot beat its threshold (a whole cluster is skip
 lowest offset cannot).
 ``probe`` caps the base cells searched per query cluster (nearest centres and cheapest cells
 first): approximate, for atlas-size inputs; ``probe=None`` is exhaustive.
+
+Two scans give the same result: the default, a numba kernel on the CPU that walks each
+candidate cluster cell by cell (early stops on the offsets), and, when a torch ``device`` is
+given, blocked matrix products of each query cluster against all its candidate clusters' cells
+on that device (:func:`_scan_torch`; the shape of work a GPU is fast at).
 """
 
 from __future__ import annotations
+
+import functools
+from collections.abc import Callable
 
 import numba
 import numpy as np
 import torch
 from sklearn.cluster import KMeans
-
-from .._device import default_device
 
 # Entries of one similarity block; 2**24 float32 = 64 MiB, which bounds the search memory.
 BLOCK_ENTRIES = 2**24
@@ -36,10 +42,21 @@ class ClusterIndex:
         Number of k-means clusters (fit on a subsample of both sets together).
     seed
         k-means seed.
+    device
+        ``None``: the CPU, searched by the numba kernel; a ``torch.device``: the index lives
+        there and is searched by blocked matrix products (:func:`_scan_torch`).
     """
 
-    def __init__(self, z1: np.ndarray, z2: np.ndarray, n_clusters: int, seed: int) -> None:
-        self.device = default_device()
+    def __init__(
+        self,
+        z1: np.ndarray,
+        z2: np.ndarray,
+        n_clusters: int,
+        seed: int,
+        device: torch.device | None = None,
+    ) -> None:
+        self.scan = _scan if device is None else functools.partial(_scan_torch, device=device)
+        self.device = torch.device("cpu") if device is None else device
         both = np.concatenate([z1, z2])
         n_clusters = max(1, min(n_clusters, both.shape[0]))
         rng = np.random.default_rng(seed)
@@ -163,7 +180,7 @@ class ClusterIndex:
             return empty, empty.copy(), np.empty(0, np.float32), best_all
         queries = np.concatenate(queries)
         cand_ptr = np.concatenate([[0], np.cumsum([c.size for c in cand_lists])])
-        cols, vals, sims = _scan(
+        cols, vals, sims = self.scan(
             query_np, queries, np.concatenate(query_cluster), cand_ptr,
             np.concatenate(cand_lists).astype(np.int64), centers, b_ptr, np.cos(r_b),
             np.sin(r_b), base_t, off_sorted, b_order.astype(np.int64), float(cutoff),
@@ -271,4 +288,97 @@ def _scan(
                 cols[t, pos] = j
                 sims[t, pos] = s
                 keys[t, pos] = key
+    return cols, vals, sims
+
+
+# splitmix64 constants of :func:`_tie_key` as the int64 values of the same bits.
+_GOLDEN, _MIX1, _MIX2 = (
+    c - (1 << 64) for c in (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
+)
+_SIGN = -(1 << 63)
+
+
+def _tie_key_torch(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """:func:`_tie_key` on int64 tensors (broadcast), its top bit flipped so that signed order
+    is the unsigned order of the numba key (int64 products wrap as uint64 ones do)."""
+
+    def shift(x: torch.Tensor, bits: int) -> torch.Tensor:  # logical right shift
+        return (x >> bits) & ((1 << (64 - bits)) - 1)
+
+    x = a * _GOLDEN + b
+    x = (x ^ shift(x, 30)) * _MIX1
+    x = (x ^ shift(x, 27)) * _MIX2
+    return (x ^ shift(x, 31)) ^ _SIGN
+
+
+def _cluster_positions(clusters: np.ndarray, b_ptr: np.ndarray) -> np.ndarray:
+    """Positions (in the base's cluster-sorted order) of every cell of ``clusters``."""
+    lengths = b_ptr[clusters + 1] - b_ptr[clusters]
+    starts = np.repeat(b_ptr[clusters] - np.cumsum(lengths) + lengths, lengths)
+    return (starts + np.arange(lengths.sum())).astype(np.int64)
+
+
+def _top_k(values: torch.Tensor, keys: Callable[[torch.Tensor], torch.Tensor], k: int):
+    """Per row, the ``k`` largest ``values`` (columns, values), equal values ranked by the
+    larger key (``keys(rows)``: the key matrix of those rows), as :func:`_scan` ranks them."""
+    top_values, top_cols = torch.topk(values, k, dim=1)
+    kth = top_values[:, -1:]
+    tied = torch.nonzero(((values >= kth).sum(dim=1) > k) & (kth[:, 0] > -np.inf))[:, 0]
+    if tied.numel():
+        # Lexicographic (value, key), both descending: sort by key, then stably by value.
+        by_key = torch.argsort(keys(tied), dim=1, descending=True, stable=True)
+        ranked = torch.gather(values[tied], 1, by_key)
+        order = torch.gather(by_key, 1, torch.argsort(ranked, dim=1, descending=True, stable=True))
+        top_cols[tied] = order[:, :k]
+        top_values[tied] = torch.gather(values[tied], 1, order[:, :k])
+    return top_cols, top_values
+
+
+def _scan_torch(
+    query, queries, query_cluster, cand_ptr, cand_all, centers, b_ptr, cos_r, sin_r, base_t,
+    off, base_id, cutoff, thr, k, *, device,
+):  # fmt: skip
+    """:func:`_scan` by blocked matrix products on a torch ``device``: same arguments, result.
+
+    The queries of each query cluster (consecutive in ``queries``) are multiplied with every
+    cell of their candidate clusters, at most :data:`BLOCK_ENTRIES` products at a time; pairs
+    below ``cutoff`` are dropped and the top ``k`` of ``s - off`` kept, ties ranked by the key of
+    :func:`_tie_key`. Per query it may see more cells than :func:`_scan`, whose cluster bounds
+    and early stops (``centers``, ``cos_r``, ``sin_r``, ``thr``; unused here) skip only cells
+    that cannot enter the top ``k`` above the threshold, so the edges above ``thr`` agree.
+    """
+    nq = queries.size
+    cols = np.full((nq, k), -1, np.int64)
+    vals = np.full((nq, k), -np.inf)
+    sims = np.zeros((nq, k), np.float32)
+    base = torch.from_numpy(np.ascontiguousarray(base_t.T)).to(device)
+    offsets = torch.from_numpy(np.ascontiguousarray(off, dtype=np.float64)).to(device)
+    base_ids = torch.from_numpy(base_id).to(device)
+    query_ids = torch.from_numpy(queries.astype(np.int64)).to(device)
+    q_all = torch.from_numpy(np.ascontiguousarray(query[queries])).to(device)
+    starts = np.flatnonzero(np.diff(query_cluster, prepend=-1))
+    for a, b in zip(starts, np.append(starts[1:], nq), strict=True):
+        g = query_cluster[a]
+        positions = _cluster_positions(cand_all[cand_ptr[g] : cand_ptr[g + 1]], b_ptr)
+        width = min(k, positions.size)
+        if width == 0:
+            continue
+        where = torch.from_numpy(positions).to(device)
+        cand, cand_off, cand_ids = base[where], offsets[where], base_ids[where]
+        step = max(1, BLOCK_ENTRIES // positions.size)
+        for r0 in range(a, b, step):
+            r1 = min(r0 + step, b)
+            s = q_all[r0:r1] @ cand.T
+            value = (s.double() - cand_off).masked_fill(s < cutoff, -np.inf)
+            ids = query_ids[r0:r1]
+
+            def keys(rows, ids=ids, cand_ids=cand_ids):
+                return _tie_key_torch(ids[rows, None], cand_ids[None, :])
+
+            top, top_value = _top_k(value, keys, width)
+            found = (top_value > -np.inf).cpu().numpy()
+            top_np = top.cpu().numpy()
+            vals[r0:r1, :width] = top_value.cpu().numpy()
+            cols[r0:r1, :width] = np.where(found, positions[top_np], -1)
+            sims[r0:r1, :width] = np.where(found, torch.gather(s, 1, top).cpu().numpy(), 0.0)
     return cols, vals, sims

@@ -163,9 +163,9 @@ class ATACReduction(Reduction):
         self._feature_names = [names[i] for i in keep]
         self._n_output = self.n_components
 
-    def _transform(self, counts, names: list[str], min_overlap: float) -> np.ndarray:
+    def _transform(self, counts, columns) -> np.ndarray:
         values = _float_values(_to_csr(counts), self.binarize)
         totals = _row_totals(values)  # over all peaks of the input, as in fit
-        aligned = _to_csr(self._align(values, names, min_overlap))
+        aligned = _to_csr(self._align(values, columns))
         scores = self._tfidf(aligned, totals) @ self.components_.T.astype(np.float32)
         return self._normalise_scores(scores).astype(np.float32)

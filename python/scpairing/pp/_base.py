@@ -13,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import NotFittedError
 
+from .. import _stages
 from .._validate import (
     check_anndata,
     check_bool,
@@ -25,6 +26,9 @@ from .._validate import (
 # Rows are processed in blocks of about this many stored entries so that per-entry temporaries
 # (row/column factors gathered to the entries) stay small on very large matrices.
 _CHUNK_NNZ = 1 << 22
+# ``transform`` reduces the cells in row blocks of about this many stored entries (or dense
+# values): its float32 copies of the counts are then of one block, never of the whole query.
+_TRANSFORM_ENTRIES = 1 << 23
 
 
 # ----------------------------------------------------------------------------------------------
@@ -144,6 +148,23 @@ def _entry_blocks(indptr: np.ndarray):
         stop = min(max(stop, start + 1), n_rows)
         yield start, stop, int(indptr[start]), int(indptr[stop])
         start = stop
+
+
+def _row_blocks(counts: np.ndarray | sp.csr_matrix):
+    """Yield ``(start, stop)`` row blocks of about :data:`_TRANSFORM_ENTRIES` entries each."""
+    n_rows = counts.shape[0]
+    if sp.issparse(counts):
+        indptr = counts.indptr
+        start = 0
+        while start < n_rows:
+            stop = int(np.searchsorted(indptr, indptr[start] + _TRANSFORM_ENTRIES, side="right"))
+            stop = min(max(stop - 1, start + 1), n_rows)
+            yield start, stop
+            start = stop
+        return
+    step = max(1, _TRANSFORM_ENTRIES // max(1, counts.shape[1]))
+    for start in range(0, n_rows, step):
+        yield start, min(start + step, n_rows)
 
 
 def _float_values(x: sp.csr_matrix, binarize: bool) -> sp.csr_matrix:
@@ -349,8 +370,14 @@ class Reduction(ABC):
         )
         names = self._canonical_names(adata.var_names)
         _check_unique(names, f"{argname}.var_names")
-        out = self._transform(counts, names, min_overlap)
-        return np.ascontiguousarray(out, dtype=np.float32)
+        columns = self._alignment(names, min_overlap)
+        # Row blocks: every step is per cell, so this equals one pass over all cells, while the
+        # float32 copies of the counts it makes stay of one block.
+        out = np.empty((counts.shape[0], self.n_output), dtype=np.float32)
+        blocks = list(_row_blocks(counts))
+        for start, stop in _stages.progress(blocks, f"reducing {self.kind}"):
+            out[start:stop] = self._transform(counts[start:stop], columns)
+        return out
 
     def refit(self, bridge: ad.AnnData, extra: Sequence[tuple[ad.AnnData, str]]) -> Reduction:
         """A new reduction with these parameters fitted on ``bridge`` plus ``extra`` cells.
@@ -417,8 +444,13 @@ class Reduction(ABC):
                 "must be smaller than both the number of cells and of features."
             )
 
-    def _alignment(self, names: Sequence[str], min_overlap: float) -> tuple[np.ndarray, np.ndarray]:
-        """Return ``(query_columns, bridge_columns)`` of the features shared with the bridge."""
+    def _alignment(
+        self, names: Sequence[str], min_overlap: float
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(query_columns, bridge_columns)`` of the features shared with the bridge, or
+        ``None`` when ``names`` are the bridge's features in order (nothing to align)."""
+        if list(names) == self._feature_names:
+            return None
         position = {name: i for i, name in enumerate(self._feature_names)}
         query_cols, bridge_cols = [], []
         for j, name in enumerate(names):
@@ -440,15 +472,16 @@ class Reduction(ABC):
                 f"({(n_bridge - n_found) / n_bridge:.1%}) are missing from `adata`; "
                 "they are treated as zero counts.",
                 UserWarning,
-                stacklevel=5,
+                stacklevel=3,
             )
         return np.asarray(query_cols, dtype=np.intp), np.asarray(bridge_cols, dtype=np.intp)
 
-    def _align(self, counts, names: Sequence[str], min_overlap: float):
-        """Columns of ``counts`` reordered to the bridge's features, missing ones zero."""
-        if list(names) == self._feature_names:
+    def _align(self, counts, columns: tuple[np.ndarray, np.ndarray] | None):
+        """Columns of ``counts`` reordered to the bridge's features, missing ones zero
+        (``columns``: what :meth:`_alignment` returned for the names of ``counts``)."""
+        if columns is None:
             return counts
-        query_cols, bridge_cols = self._alignment(names, min_overlap)
+        query_cols, bridge_cols = columns
         n_bridge = len(self._feature_names)
         if sp.issparse(counts):
             # Take the shared columns, then relabel them to their bridge position.
@@ -466,7 +499,9 @@ class Reduction(ABC):
     def _fit(self, counts, names: list[str]) -> None: ...
 
     @abstractmethod
-    def _transform(self, counts, names: list[str], min_overlap: float) -> np.ndarray: ...
+    def _transform(self, counts, columns: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+        """The reduction of ``counts`` (cells are independent: any row block may be given),
+        its columns aligned by ``self._align(counts, columns)``."""
 
 
 def _plain(value: Any) -> Any:

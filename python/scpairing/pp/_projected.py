@@ -179,7 +179,7 @@ class _ProjectedReduction(Reduction):
         self.n_components = self._n_output = loadings.shape[1]
         x = self._prepare(counts)
         totals = _row_totals(x)
-        aligned = _to_csr(self._align(x, names, 1.0))
+        aligned = _to_csr(self._align(x, self._alignment(names, 1.0)))
         tried = []
         for variant in self._variants(given):
             for name, value in variant.items():
@@ -260,10 +260,10 @@ class _ProjectedReduction(Reduction):
             adata, argname, min_overlap=min_overlap, allow_non_integer=allow_non_integer
         )
 
-    def _transform(self, counts, names: list[str], min_overlap: float) -> np.ndarray:
+    def _transform(self, counts, columns) -> np.ndarray:
         x = self._prepare(counts)
         totals = _row_totals(x)  # over all features of the input, as on the bridge
-        aligned = _to_csr(self._align(x, names, min_overlap))
+        aligned = _to_csr(self._align(x, columns))
         return self._project(aligned, totals)
 
     # -- state ---------------------------------------------------------------------------------

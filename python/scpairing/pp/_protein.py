@@ -83,6 +83,6 @@ class ProteinReduction(Reduction):
         self._feature_names = list(names)
         self._n_output = self.components_.shape[0]
 
-    def _transform(self, counts, names: list[str], min_overlap: float) -> np.ndarray:
-        clr = self._clr(self._align(counts, names, min_overlap))
+    def _transform(self, counts, columns) -> np.ndarray:
+        clr = self._clr(self._align(counts, columns))
         return (clr - self.mean_) @ self.components_.T

@@ -162,10 +162,10 @@ class RNAReduction(Reduction):
         self._feature_names = [names[i] for i in keep]
         self._n_output = self.n_components
 
-    def _transform(self, counts, names: list[str], min_overlap: float) -> np.ndarray:
+    def _transform(self, counts, columns) -> np.ndarray:
         x = _to_csr(counts)
         totals = _row_totals(x)  # library size over all genes of the input, as in fit
-        aligned = _to_csr(self._align(x, names, min_overlap))
+        aligned = _to_csr(self._align(x, columns))
         scaled = self._standardise(self._lognorm(aligned, totals))
         loadings = self.components_.T.astype(np.float32)
         offset = (self.pca_mean_ @ self.components_.T).astype(np.float32)
