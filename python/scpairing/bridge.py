@@ -139,7 +139,8 @@ def pair_queries(
             "its cells unambiguously",
         )
     if _validate.check_bool(adapt, "adapt"):
-        model = _adapted(model, queries, bridge)
+        with _stages.stage("adapt"):
+            model = _adapted(model, queries, bridge)
         validation = model.validation
     elif bridge is not None:
         raise ValueError("`bridge` is only used with adapt=True; leave it as None.")

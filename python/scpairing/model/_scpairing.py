@@ -13,7 +13,7 @@ import scipy.sparse as sp
 import torch
 
 from .. import _confidence, _stages, _validate, pp
-from .._device import default_device
+from .._device import check_device, default_device
 from . import _adapt, _io, _small_bridge
 from ._module import CLIPVAE
 from ._train import TrainConfig, local_torch_rng, split_validation, train_module
@@ -296,21 +296,7 @@ class ScPairing:
 
     @staticmethod
     def _check_device(device: object) -> torch.device:
-        if device is None:
-            return default_device()
-        if not isinstance(device, (str, torch.device)):
-            raise TypeError(
-                f"`device` must be 'cpu', 'cuda', a torch.device or None; got {device!r}."
-            )
-        try:
-            device = torch.device(device)
-        except RuntimeError:
-            raise ValueError(
-                f"`device`: {device!r} is not a device torch knows; use 'cpu' or 'cuda'."
-            ) from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError("`device` is 'cuda' but torch sees no CUDA GPU; use 'cpu' or None.")
-        return device
+        return default_device() if device is None else check_device(device)
 
     def _check_trained(self, action: str) -> None:
         if not self.is_trained:

@@ -408,9 +408,8 @@ class Reduction(ABC):
             values = read_counts(
                 adata, self.layer, argname, allow_non_integer=self.allow_non_integer, kind=self.kind
             )
-            aligned = refitted._align(
-                values, self._canonical_names(adata.var_names), self.min_overlap
-            )
+            columns = refitted._alignment(self._canonical_names(adata.var_names), self.min_overlap)
+            aligned = refitted._align(values, columns)
             blocks.append(_to_csr(aligned).astype(blocks[0].dtype))
         refitted._fit(sp.vstack(blocks, format="csr"), names)
         return refitted
