@@ -56,7 +56,8 @@
 # order). `reductions`: named list of list(embeddings (cells x dims), assay, and optionally
 # key, loadings (features x dims), stdev). `data`, `features`: named lists of data matrices
 # and feature metadata per assay. `misc`: stored in Misc(). `idents`: the cells' identities
-# (in the cells' order); by default `project`, which is also every cell's orig.ident.
+# (in the cells' order); by default the cells' orig.ident: `meta$orig.ident` when given, else
+# `project`.
 .build_seurat <- function(counts, meta = NULL, reductions = list(), misc = list(),
                           peaks = character(), data = list(), features = list(),
                           project = "scPairing", idents = NULL) {
@@ -94,8 +95,11 @@
     }
   }
   for (key in names(misc)) methods::slot(object, "misc")[[key]] <- misc[[key]]
-  # Not the prefix of the cell names (every pair is "pair_N"): the project, or `idents`.
-  object$orig.ident <- factor(rep(project, length(cells)))
+  # Not the prefix of the cell names (every pair is "pair_N"): the project, unless the
+  # metadata brings its own (a Seurat object read by Python and written back keeps it).
+  if (is.null(meta) || !"orig.ident" %in% names(meta)) {
+    object$orig.ident <- factor(rep(project, length(cells)))
+  }
   SeuratObject::Idents(object) <- if (is.null(idents)) {
     object$orig.ident
   } else {
