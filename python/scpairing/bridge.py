@@ -293,7 +293,8 @@ def bridge_pair(
     how far the stage raised the process's peak resident memory (0 when it stayed below an
     earlier peak).
     """
-    for name, adata in _validate.modality_mapping(queries, "queries").items():
+    queries = _validate.modality_mapping(queries, "queries")
+    for name, adata in queries.items():
         if "source_cell" in adata.obs.columns:
             raise ValueError(
                 f"`queries[{name!r}]` already has an obs column 'source_cell', which bridge_pair "
@@ -314,7 +315,7 @@ def bridge_pair(
         **pair_kwargs,
     )
     with _stages.stage("output"):
-        mdata = to_mudata(result, _validate.modality_mapping(queries, "queries"))
+        mdata = to_mudata(result, queries)
     mdata.uns["scpairing"]["stages"] = _stages.current().as_dict()
     return mdata
 

@@ -463,8 +463,9 @@ def _read_loadings(adata: ad.AnnData, loadings: Any, varm_key: str, ro: Any) -> 
     loaded = [str(f) for f in ro.r("rownames")(loadings)]
     index = adata.var_names.get_indexer(loaded)
     keep = index >= 0
-    full = np.zeros((adata.n_vars, np.asarray(_py(loadings)).shape[1]))
-    full[index[keep]] = np.asarray(_py(loadings), dtype=np.float64)[keep]
+    values = np.asarray(_py(loadings), dtype=np.float64)
+    full = np.zeros((adata.n_vars, values.shape[1]))
+    full[index[keep]] = values[keep]
     adata.varm[varm_key] = full
     return {
         "varm": varm_key,
@@ -622,7 +623,9 @@ def write_seurat(
     if not isinstance(project, str) or not project:
         raise TypeError("`project` must be a non-empty string.")
     meta_frame = _meta(mdata)
-    if idents is not None and (not isinstance(idents, str) or idents not in meta_frame.columns):
+    if idents is not None and not isinstance(idents, str):
+        raise TypeError(f"`idents` must be a metadata column name or None; got {idents!r}.")
+    if idents is not None and idents not in meta_frame.columns:
         raise KeyError(
             f"`idents`: {idents!r} is not a metadata column; columns: {list(meta_frame.columns)}."
         )

@@ -152,3 +152,12 @@ def test_adapt_needs_a_trained_model_with_its_own_reductions(paired_reps):
     model.train(max_epochs=2, progress=False)
     with pytest.raises(ValueError, match="refits the reductions the model fitted itself"):
         model.adapt(paired_reps)
+
+
+def test_refit_refuses_query_features_named_twice(split):
+    bridge, query = split
+    model = _model(bridge)
+    twice = query["rna"].copy()
+    twice.var_names = [twice.var_names[0], *twice.var_names[:-1]]
+    with pytest.raises(ValueError, match=r"`queries\['rna'\].var_names` has duplicated feature"):
+        model.adapt({"rna": twice, "atac": query["atac"]}, progress=False)

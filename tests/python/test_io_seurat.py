@@ -256,6 +256,8 @@ def test_write_seurat_sets_identities_from_a_metadata_column(r, reference, tmp_p
     assert set(r.r("function(p) as.character(Idents(readRDS(p)))")(str(default))) == {"atlas"}
     with pytest.raises(KeyError, match="`idents`: 'nope' is not a metadata column"):
         scp.io.write_seurat(paired, tmp_path / "bad.rds", idents="nope")
+    with pytest.raises(TypeError, match="`idents` must be a metadata column name"):
+        scp.io.write_seurat(paired, tmp_path / "bad.rds", idents=3)
 
 
 def test_paircells_accepts_the_python_written_object(r, reference, tmp_path):

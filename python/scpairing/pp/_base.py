@@ -312,13 +312,19 @@ class Reduction(ABC):
 
     def _fit_named(self, adata: ad.AnnData, argname: str) -> Reduction:
         """:meth:`fit`, with errors naming the argument ``argname``."""
+        counts, names = self._read(adata, argname, self.allow_non_integer)
+        self._fit(counts, names)
+        return self
+
+    def _read(self, adata: ad.AnnData, argname: str, allow_non_integer: bool):
+        """The counts this reduction reads from ``adata`` and its canonical, unique feature
+        names; errors name the argument ``argname``."""
         counts = read_counts(
-            adata, self.layer, argname, allow_non_integer=self.allow_non_integer, kind=self.kind
+            adata, self.layer, argname, allow_non_integer=allow_non_integer, kind=self.kind
         )
         names = self._canonical_names(adata.var_names)
         _check_unique(names, f"{argname}.var_names")
-        self._fit(counts, names)
-        return self
+        return counts, names
 
     def transform(
         self,
@@ -365,11 +371,7 @@ class Reduction(ABC):
         min_overlap = self.min_overlap if min_overlap is None else _check_min_overlap(min_overlap)
         if allow_non_integer is None:
             allow_non_integer = self.allow_non_integer
-        counts = read_counts(
-            adata, self.layer, argname, allow_non_integer=allow_non_integer, kind=self.kind
-        )
-        names = self._canonical_names(adata.var_names)
-        _check_unique(names, f"{argname}.var_names")
+        counts, names = self._read(adata, argname, allow_non_integer)
         columns = self._alignment(names, min_overlap)
         # Row blocks: every step is per cell, so this equals one pass over all cells, while the
         # float32 copies of the counts it makes stay of one block.
@@ -397,19 +399,12 @@ class Reduction(ABC):
             A fitted reduction; this one is unchanged.
         """
         refitted = type(self)(**{p: getattr(self, p) for p in self._params})
-        counts = read_counts(
-            bridge, self.layer, "bridge", allow_non_integer=self.allow_non_integer, kind=self.kind
-        )
-        names = self._canonical_names(bridge.var_names)
-        _check_unique(names, "bridge.var_names")
+        counts, names = self._read(bridge, "bridge", self.allow_non_integer)
         refitted._feature_names = names  # _align matches the extra cells to these
         blocks = [_to_csr(counts)]
         for adata, argname in extra:
-            values = read_counts(
-                adata, self.layer, argname, allow_non_integer=self.allow_non_integer, kind=self.kind
-            )
-            columns = refitted._alignment(self._canonical_names(adata.var_names), self.min_overlap)
-            aligned = refitted._align(values, columns)
+            values, extra_names = self._read(adata, argname, self.allow_non_integer)
+            aligned = refitted._align(values, refitted._alignment(extra_names, self.min_overlap))
             blocks.append(_to_csr(aligned).astype(blocks[0].dtype))
         refitted._fit(sp.vstack(blocks, format="csr"), names)
         return refitted

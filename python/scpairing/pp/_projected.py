@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from .._validate import (
     check_anndata,
 )
-from ._base import Reduction, _check_unique, _plain, _row_totals, _to_csr, read_counts
+from ._base import Reduction, _check_unique, _plain, _row_totals, _to_csr
 
 
 # ----------------------------------------------------------------------------------------------
@@ -162,11 +162,7 @@ class _ProjectedReduction(Reduction):
                 f"`{argname}.obsm[{self.obsm_key!r}]` has shape {given.shape} but its loadings "
                 f"have {loadings.shape[1]} components."
             )
-        counts = read_counts(
-            adata, self.layer, argname, allow_non_integer=self.allow_non_integer, kind=self.kind
-        )
-        names = self._canonical_names(adata.var_names)
-        _check_unique(names, f"{argname}.var_names")
+        counts, names = self._read(adata, argname, self.allow_non_integer)
         missing = sorted(set(features) - set(names))
         if missing:
             raise ValueError(
