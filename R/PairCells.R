@@ -212,29 +212,8 @@ PairCells <- function(model_or_bridge, rna = NULL, atac = NULL, cutoff = 0.8, as
   }
   pairs <- paste0("pair_", seq_along(cells[[1]]) - 1L)
   assay_name <- c(rna = "RNA", atac = "peaks", protein = "ADT")[names(objects)]
-  counts <- list()
-  features <- list()
-  for (modality in names(objects)) {
-    x <- .assay_counts(objects[[modality]], read_from[[modality]])[, cells[[modality]],
-                                                                  drop = FALSE]
-    table <- as.data.frame(objects[[modality]][[read_from[[modality]]]][[]])[rownames(x), ,
-                                                                             drop = FALSE]
-    if (drop.empty) {
-      kept <- Matrix::rowSums(x != 0) > 0
-      x <- x[kept, , drop = FALSE]
-      table <- table[kept, , drop = FALSE]
-    }
-    feature_names <- rownames(x)
-    if (modality == "atac") feature_names <- StandardizePeakNames(feature_names)
-    dimnames(x) <- list(feature_names, pairs)
-    counts[[assay_name[[modality]]]] <- if (modality == "atac") {
-      .peaks_assay(x, source = objects$atac[[read_from$atac]], source_cells = cells$atac,
-                   genome = genome, annotation = annotation)
-    } else {
-      x
-    }
-    features[[assay_name[[modality]]]] <- table
-  }
+  assays_out <- .paired_assays(objects, read_from, cells, pairs, assay_name, drop.empty,
+                               genome, annotation)
   meta <- data.frame(stats::setNames(cells, paste0(names(objects), "_cell")),
                      similarity = as.numeric(value("similarity")),
                      confidence = as.numeric(value("confidence")),
@@ -255,10 +234,10 @@ PairCells <- function(model_or_bridge, rna = NULL, atac = NULL, cutoff = 0.8, as
   idents <- SeuratObject::Idents(first)[cells[[1]]]
   # The layout Python's scpairing.io.write_seurat() writes too (see R/io.R).
   paired <- .build_seurat(
-    counts = counts, meta = meta, peaks = "peaks", reductions = reductions,
+    counts = assays_out$counts, meta = meta, peaks = "peaks", reductions = reductions,
     misc = list(scPairing_unpaired = unpaired, scPairing_pairing = value("provenance"),
                 scPairing = model),
-    features = features, idents = unname(idents)
+    features = assays_out$features, idents = unname(idents)
   )
   # Signac's per-peak `count` and `percentile` describe the cells they were computed on: the
   # pairs' replace the query's.
@@ -289,4 +268,35 @@ PairCells <- function(model_or_bridge, rna = NULL, atac = NULL, cutoff = 0.8, as
                    .model_assay(model, modality))
   })
   list(adapt = TRUE, bridge = reticulate::dict(bridge))
+}
+
+# Per paired assay (named by `assay_name`): the pairs' counts (a peaks assay for ATAC, keeping
+# the query's ChromatinAssay fields) and the query assay's feature metadata; features without
+# counts in any pair dropped when `drop.empty`.
+.paired_assays <- function(objects, read_from, cells, pairs, assay_name, drop.empty, genome,
+                           annotation) {
+  counts <- list()
+  features <- list()
+  for (modality in names(objects)) {
+    x <- .assay_counts(objects[[modality]], read_from[[modality]])[, cells[[modality]],
+                                                                  drop = FALSE]
+    table <- as.data.frame(objects[[modality]][[read_from[[modality]]]][[]])[rownames(x), ,
+                                                                             drop = FALSE]
+    if (drop.empty) {
+      kept <- Matrix::rowSums(x != 0) > 0
+      x <- x[kept, , drop = FALSE]
+      table <- table[kept, , drop = FALSE]
+    }
+    feature_names <- rownames(x)
+    if (modality == "atac") feature_names <- StandardizePeakNames(feature_names)
+    dimnames(x) <- list(feature_names, pairs)
+    counts[[assay_name[[modality]]]] <- if (modality == "atac") {
+      .peaks_assay(x, source = objects$atac[[read_from$atac]], source_cells = cells$atac,
+                   genome = genome, annotation = annotation)
+    } else {
+      x
+    }
+    features[[assay_name[[modality]]]] <- table
+  }
+  list(counts = counts, features = features)
 }
