@@ -10,15 +10,21 @@ that its peak RSS (VmHWM) is its own.
     python benchmarks/bench_atlas.py                        # 100k and 300k per side
     python benchmarks/bench_atlas.py 50000 200000           # any sizes
     python benchmarks/bench_atlas.py 1000000 --time-budget 480
+    python benchmarks/bench_atlas.py 100000 300000 --r 100000 300000   # and from R
+
+``--r``: the same atlases paired from R (``PairCells`` on Seurat objects, in a fresh ``Rscript``
+process each, ``benchmarks/bench_atlas_r.R``; needs the R package installed, ``make setup-r``).
 
 Columns (seconds, from ``mdata.uns["scpairing"]["stages"]``): ``reduce`` the bridge's
 reductions applied to each atlas's counts (RNA / ATAC), ``encode`` both encoders, ``index``
 clustering both sets for the search, ``search`` / ``solve`` the matcher's neighbour and pricing
 searches and its auctions (summed over the pricing rounds), ``out`` confidence and building the
-MuData; ``total`` the ``bridge_pair`` call; ``data GB``: RSS
-once the atlases are built (before ``bridge_pair``); ``peak GB``: the process's VmHWM; pairs and
-the matcher's gap to a dual bound (``p``: proven, exhaustive search; ``e``: estimated, approximate
-search).
+MuData (from R, building the paired Seurat object counts as ``own``); ``own``: the time outside
+the Python core's stages (from R: the Seurat <-> AnnData conversions and reticulate); ``total``
+the ``bridge_pair`` / ``PairCells`` call; ``data GB``: RSS once the atlases are built (before
+the call); ``peak GB``: the process's VmHWM; pairs and the matcher's gap to a dual bound (``p``:
+proven, exhaustive search; ``e``: estimated, approximate search). Last, per n run from both
+fronts: the R path's overhead over Python's.
 """
 
 from __future__ import annotations
@@ -52,13 +58,16 @@ def _split(seed: int):
     return rna, atac, bridge, query
 
 
+def _atlases(n: int, thin: float, seed: int):
+    """The RNA and ATAC atlases of ``n`` cells each (both fronts pair these same cells)."""
+    rna, atac, _, query = _split(seed)
+    return _atlas(rna, query, n, thin, seed + 1, "r"), _atlas(atac, query, n, thin, seed + 2, "a")
+
+
 def _child(args: argparse.Namespace) -> None:
     import scpairing as scp
 
-    rna, atac, _, query = _split(args.seed)
-    q_rna = _atlas(rna, query, args.n, args.thin, args.seed + 1, "r")
-    q_atac = _atlas(atac, query, args.n, args.thin, args.seed + 2, "a")
-    del rna, atac
+    q_rna, q_atac = _atlases(args.n, args.thin, args.seed)
     model = scp.ScPairing.load(args.model)
     data_gb = _rss_gb("VmRSS")
     start = time.perf_counter()
@@ -106,9 +115,49 @@ def _train(path: Path, seed: int, epochs: int) -> None:
     model.save(path)
 
 
+def _core_seconds(stages: dict[str, float]) -> float:
+    """Seconds inside the Python core's stages (``pair`` holds index, search and solve)."""
+    return sum(v for k, v in stages.items() if k not in ("index", "search", "solve"))
+
+
+def _run(front: str, n: int, model: Path, args: argparse.Namespace) -> dict:
+    if front == "py":
+        cmd = [sys.executable, __file__, "--child", "--model", str(model), "--n", str(n)]
+        cmd += ["--cutoff", str(args.cutoff), "--thin", str(args.thin), "--seed", str(args.seed)]
+        if args.time_budget is not None:
+            cmd += ["--time-budget", str(args.time_budget)]
+    else:
+        cmd = ["Rscript", str(Path(__file__).with_name("bench_atlas_r.R")), str(model), str(n)]
+        cmd += [str(args.cutoff), str(args.thin), str(args.seed)]
+        if args.time_budget is not None:
+            cmd += [str(args.time_budget)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _row(front: str, n: int, res: dict) -> str:
+    st = res["stages"]
+    encode = st.get("encode:rna", 0.0) + st.get("encode:atac", 0.0)
+    gap = f"{res['gap']:.1e} p" if res["gap"] == res["gap"] else ""
+    if res["gap_estimate"] == res["gap_estimate"]:
+        gap = f"{res['gap_estimate']:.1e} e"
+    reduce = f"{st['reduce:rna']:.1f} / {st['reduce:atac']:.1f}"
+    out = st.get("confidence", 0.0) + st.get("output", 0.0)
+    own = res["seconds"] - _core_seconds(st)
+    return (
+        f"{front:>5} {n:>9,} {reduce:>15} {encode:>6.1f} {st.get('index', 0.0):>6.1f}"
+        f" {st.get('search', 0.0):>6.1f} {st.get('solve', 0.0):>6.1f}"
+        f" {out:>5.1f} {own:>5.1f} {res['seconds']:>6.1f}"
+        f" {res['data_gb']:>7.2f} {res['peak_gb']:>7.2f} {res['pairs']:>8,} {gap}"
+        + ("" if res["converged"] else " (stopped before converging)")
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", type=int, nargs="*", default=[100_000, 300_000])
+    parser.add_argument("--r", type=int, nargs="*", default=[], metavar="N",
+                        help="also run PairCells from R at these sizes")  # fmt: skip
     parser.add_argument("--cutoff", type=float, default=0.8)
     parser.add_argument("--thin", type=float, default=0.8, help="binomial thinning of counts")
     parser.add_argument("--epochs", type=int, default=10)
@@ -121,34 +170,29 @@ def main() -> None:
     if args.child:
         _child(args)
         return
+    overheads = []
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "bridge.pt"
         _train(model, args.seed, args.epochs)
-        head = f"{'n/side':>9} {'reduce rna/atac':>15} {'encode':>6} {'index':>6}"
-        head += f" {'search':>6} {'solve':>6}"
-        print(head + f" {'out':>5} {'total':>6} {'data GB':>7} {'peak GB':>7} {'pairs':>8} gap")
-        for n in args.sizes:
-            cmd = [sys.executable, __file__, "--child", "--model", str(model), "--n", str(n)]
-            cmd += ["--cutoff", str(args.cutoff), "--thin", str(args.thin)]
-            cmd += ["--seed", str(args.seed)]
-            if args.time_budget is not None:
-                cmd += ["--time-budget", str(args.time_budget)]
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-            res = json.loads(out.strip().splitlines()[-1])
-            st = res["stages"]
-            encode = st.get("encode:rna", 0.0) + st.get("encode:atac", 0.0)
-            gap = f"{res['gap']:.1e} p" if res["gap"] == res["gap"] else ""
-            if res["gap_estimate"] == res["gap_estimate"]:
-                gap = f"{res['gap_estimate']:.1e} e"
-            reduce = f"{st['reduce:rna']:.1f} / {st['reduce:atac']:.1f}"
-            print(
-                f"{n:>9,} {reduce:>15} {encode:>6.1f} {st.get('index', 0.0):>6.1f}"
-                f" {st.get('search', 0.0):>6.1f} {st.get('solve', 0.0):>6.1f}"
-                f" {st['confidence'] + st['output']:>5.1f} {res['seconds']:>6.1f}"
-                f" {res['data_gb']:>7.2f} {res['peak_gb']:>7.2f} {res['pairs']:>8,} {gap}"
-                + ("" if res["converged"] else " (stopped before converging)"),
-                flush=True,
-            )
+        head = f"{'front':>5} {'n/side':>9} {'reduce rna/atac':>15} {'encode':>6} {'index':>6}"
+        head += f" {'search':>6} {'solve':>6} {'out':>5} {'own':>5} {'total':>6}"
+        print(head + f" {'data GB':>7} {'peak GB':>7} {'pairs':>8} gap", flush=True)
+        for n in sorted(set(args.sizes) | set(args.r)):
+            results = {}
+            for front in ("py", "R"):
+                if n in (args.sizes if front == "py" else args.r):
+                    results[front] = _run(front, n, model, args)
+                    print(_row(front, n, results[front]), flush=True)
+            if len(results) == 2:
+                py, r = results["py"], results["R"]
+                own = [res["seconds"] - _core_seconds(res["stages"]) for res in (py, r)]
+                overheads.append(
+                    f"{n:>9,}: R total / Python total - 1 = {r['seconds'] / py['seconds'] - 1:+.1%}"
+                    f"; R's own cost over Python's = {(own[1] - own[0]) / py['seconds']:+.1%}"
+                    " of the Python total"
+                )
+    for line in overheads:
+        print(line)
 
 
 if __name__ == "__main__":
