@@ -46,6 +46,9 @@ EPS_WARM = np.array([1e-3, 1e-4, 1e-5, 1e-6, 1e-7])
 # Measured at 300k x 300k (bench_atlas embedding): the heaviest warm re-solve took 129 s at
 # eps >= 1e-4, 234 s down to 1e-7.
 COARSE_EPS = 1e-4
+# A coarse round that grew the graph by more than this share re-solves cold (from zero prices):
+# at 300k x 300k the second round's warm auction took 129 s, a cold one ~30 s.
+COLD_SHARE = 0.1
 # An edge outside the graph is added when it beats its row's profit by more than this (once the
 # prices are settled finely; by COARSE_EPS before).
 TOL = 1e-6
@@ -385,10 +388,14 @@ def match_sparse(
         else (EPS_COLD[EPS_COLD >= COARSE_EPS], EPS_WARM[EPS_WARM >= COARSE_EPS])
     )
     active1, active2 = np.ones(n, bool), np.ones(m, bool)
-    last_profit, last_price = None, None
+    last_profit, last_price, added = None, None, 0
     for _ in _stages.progress(itertools.count(), "pricing rounds"):
         t0 = time.perf_counter()
         views = graph.views()
+        if not fine and last_profit is not None and added > COLD_SHARE * graph.rows.size:
+            # Many new edges: a cold solve beats a warm one's price war (see COLD_SHARE).
+            price[:], row_col[:], col_row[:] = 0.0, UNASSIGNED, UNASSIGNED
+            eps = EPS_COLD[EPS_COLD >= COARSE_EPS]
         info.bids += auction(*views, price, row_col, col_row, eps)
         profit = row_profits(views[0], views[1], views[2], price)
         info.solve += time.perf_counter() - t0
