@@ -115,9 +115,10 @@ def _train(path: Path, seed: int, epochs: int) -> None:
     model.save(path)
 
 
-def _core_seconds(stages: dict[str, float]) -> float:
-    """Seconds inside the Python core's stages (``pair`` holds index, search and solve)."""
-    return sum(v for k, v in stages.items() if k not in ("index", "search", "solve"))
+def _own_seconds(res: dict) -> float:
+    """Seconds of a run outside the Python core's stages (``pair`` holds index, search, solve)."""
+    core = sum(v for k, v in res["stages"].items() if k not in ("index", "search", "solve"))
+    return res["seconds"] - core
 
 
 def _run(front: str, n: int, model: Path, args: argparse.Namespace) -> dict:
@@ -143,7 +144,7 @@ def _row(front: str, n: int, res: dict) -> str:
         gap = f"{res['gap_estimate']:.1e} e"
     reduce = f"{st['reduce:rna']:.1f} / {st['reduce:atac']:.1f}"
     out = st.get("confidence", 0.0) + st.get("output", 0.0)
-    own = res["seconds"] - _core_seconds(st)
+    own = _own_seconds(res)
     return (
         f"{front:>5} {n:>9,} {reduce:>15} {encode:>6.1f} {st.get('index', 0.0):>6.1f}"
         f" {st.get('search', 0.0):>6.1f} {st.get('solve', 0.0):>6.1f}"
@@ -185,7 +186,7 @@ def main() -> None:
                     print(_row(front, n, results[front]), flush=True)
             if len(results) == 2:
                 py, r = results["py"], results["R"]
-                own = [res["seconds"] - _core_seconds(res["stages"]) for res in (py, r)]
+                own = [_own_seconds(res) for res in (py, r)]
                 overheads.append(
                     f"{n:>9,}: R total / Python total - 1 = {r['seconds'] / py['seconds'] - 1:+.1%}"
                     f"; R's own cost over Python's = {(own[1] - own[0]) / py['seconds']:+.1%}"

@@ -46,6 +46,7 @@ EPS_WARM = np.array([1e-3, 1e-4, 1e-5, 1e-6, 1e-7])
 # Measured at 300k x 300k (bench_atlas embedding): the heaviest warm re-solve took 129 s at
 # eps >= 1e-4, 234 s down to 1e-7.
 COARSE_EPS = 1e-4
+COARSE_COLD, COARSE_WARM = EPS_COLD[EPS_COLD >= COARSE_EPS], EPS_WARM[EPS_WARM >= COARSE_EPS]
 # A coarse round that grew the graph by more than this share re-solves cold (from zero prices):
 # at 300k x 300k the second round's warm auction took 129 s, a cold one ~30 s.
 COLD_SHARE = 0.1
@@ -331,7 +332,8 @@ def match_sparse(
     3. Pricing: an edge outside the graph can improve the matching only if
        ``s_ij - v_j > u_i`` (a violated dual constraint). Search every cell's best *reduced*
        similarity (both directions), add the ``add_k`` most violated edges per cell, re-solve warm
-       from the current prices; repeat at most ``rounds`` times, until nothing is violated or
+       from the current prices (cold after a coarse round that grew the graph by more than
+       :data:`COLD_SHARE`); repeat at most ``rounds`` times, until nothing is violated or
        the dual bound below proves the matching within a relative ``tolerance`` of the optimum;
        no new round starts after ``deadline`` (a ``time.perf_counter()`` value). With an
        approximate search, rounds solve to eps = :data:`COARSE_EPS`; when one adds nothing, the
@@ -382,11 +384,7 @@ def match_sparse(
     # An exhaustive search proves the tolerance, which needs finely settled prices all along
     # (coarse rounds left 100k x 100k at a proven 2.6e-4 after 20 rounds, against 1e-5 before).
     fine = probe is None
-    eps, warm = (
-        (EPS_COLD, EPS_WARM)
-        if fine
-        else (EPS_COLD[EPS_COLD >= COARSE_EPS], EPS_WARM[EPS_WARM >= COARSE_EPS])
-    )
+    eps, warm = (EPS_COLD, EPS_WARM) if fine else (COARSE_COLD, COARSE_WARM)
     active1, active2 = np.ones(n, bool), np.ones(m, bool)
     last_profit, last_price, added = None, None, 0
     for _ in _stages.progress(itertools.count(), "pricing rounds"):
@@ -395,7 +393,7 @@ def match_sparse(
         if not fine and last_profit is not None and added > COLD_SHARE * graph.rows.size:
             # Many new edges: a cold solve beats a warm one's price war (see COLD_SHARE).
             price[:], row_col[:], col_row[:] = 0.0, UNASSIGNED, UNASSIGNED
-            eps = EPS_COLD[EPS_COLD >= COARSE_EPS]
+            eps = COARSE_COLD
         info.bids += auction(*views, price, row_col, col_row, eps)
         profit = row_profits(views[0], views[1], views[2], price)
         info.solve += time.perf_counter() - t0
